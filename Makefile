@@ -1,0 +1,37 @@
+# The two commands: `make run` (everything, in the foreground) and `make test`.
+SHELL := bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint venv servers demo clean
+
+run: venv
+	@scripts/ensure-temporal-cli.sh >/dev/null
+	$(BIN)/python -m devtools.run
+
+test: venv servers lint
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $@
+
+servers:
+	@scripts/ensure-temporal-cli.sh >/dev/null
+	@scripts/ensure-test-server.sh >/dev/null
+
+demo: venv
+	$(BIN)/python starter.py demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

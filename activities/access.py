@@ -1,0 +1,141 @@
+"""Revoking a client's accounts on one system over SCIM 2.0 (RFC 7644).
+
+An account already gone counts as revoked. After each change the account is read back,
+so the step only counts as done when the system itself says the account is inactive or gone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from models.records import AccountResult, RevokeRequest, SystemRevocation
+from settings import ScimSystem, Settings
+
+SCIM_JSON = "application/scim+json"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+class ScimError(Exception):
+    pass
+
+
+class ScimClient:
+    def __init__(self, name: str, system: ScimSystem) -> None:
+        headers = {"Accept": SCIM_JSON, "Content-Type": SCIM_JSON}
+        if system.token:
+            headers["Authorization"] = f"Bearer {system.token.get_secret_value()}"
+        self.name = name
+        self.http = httpx.AsyncClient(
+            base_url=str(system.base_url).rstrip("/") + "/",
+            headers=headers,
+            timeout=system.timeout_seconds,
+        )
+
+    async def __aenter__(self) -> ScimClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+
+    def _raise_for(self, resp: httpx.Response, what: str) -> None:
+        if resp.status_code in (401, 403):
+            # Credentials are ops' to fix; retrying by itself will not help.
+            raise ApplicationError(
+                f"{self.name}: {what} was refused ({resp.status_code}); check the SCIM token",
+                type="ScimAccessDenied", non_retryable=True,
+            )
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise ApplicationError(
+                f"{self.name}: {what} failed with {resp.status_code}; will retry",
+                type="ScimUnavailable",
+            )
+        if resp.status_code >= 400:
+            raise ApplicationError(
+                f"{self.name}: {what} failed with {resp.status_code}: {resp.text[:200]}",
+                type="ScimRejected", non_retryable=True,
+            )
+
+    async def find(self, user: str) -> dict[str, Any] | None:
+        """By userName first, then by SCIM id."""
+        escaped = user.replace("\\", "\\\\").replace('"', '\\"')
+        resp = await self.http.get("Users", params={"filter": f'userName eq "{escaped}"'})
+        self._raise_for(resp, f"looking up {user}")
+        found: list[dict[str, Any]] = resp.json().get("Resources", [])
+        if found:
+            return found[0]
+        return await self.get(user)
+
+    async def get(self, scim_id: str) -> dict[str, Any] | None:
+        resp = await self.http.get(f"Users/{scim_id}")
+        if resp.status_code == 404:
+            return None
+        self._raise_for(resp, f"reading {scim_id}")
+        result: dict[str, Any] = resp.json()
+        return result
+
+    async def deactivate(self, scim_id: str) -> bool:
+        body = {"schemas": [PATCH_OP], "Operations": [
+            {"op": "replace", "path": "active", "value": False}]}
+        resp = await self.http.patch(f"Users/{scim_id}", json=body)
+        if resp.status_code == 404:
+            return False
+        self._raise_for(resp, f"deactivating {scim_id}")
+        return True
+
+    async def delete(self, scim_id: str) -> bool:
+        resp = await self.http.delete(f"Users/{scim_id}")
+        if resp.status_code == 404:
+            return False
+        self._raise_for(resp, f"deleting {scim_id}")
+        return True
+
+
+class AccessRevoker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @activity.defn(name="revoke_access")
+    async def revoke_access(self, req: RevokeRequest) -> SystemRevocation:
+        system = self.settings.scim_systems.get(req.system)
+        if system is None:
+            known = ", ".join(sorted(self.settings.scim_systems)) or "none"
+            raise ApplicationError(
+                f"system {req.system!r} is not configured (OFFBOARDING_SCIM_SYSTEMS has: {known})",
+                type="ScimNotConfigured", non_retryable=True,
+            )
+        results: list[AccountResult] = []
+        try:
+            async with ScimClient(req.system, system) as scim:
+                for n, user in enumerate(req.users, 1):
+                    activity.heartbeat(f"{n}/{len(req.users)}")
+                    results.append(await self._revoke_one(scim, user, req.mode))
+        except httpx.TransportError as err:
+            raise ApplicationError(
+                f"{req.system}: could not reach {system.base_url}: {type(err).__name__}",
+                type="ScimUnavailable",
+            ) from None
+        return SystemRevocation(system=req.system, mode=req.mode, accounts=results)
+
+    async def _revoke_one(self, scim: ScimClient, user: str, mode: str) -> AccountResult:
+        found = await scim.find(user)
+        if found is None:
+            return AccountResult(user=user, result="already-gone")
+        scim_id = str(found["id"])
+        if mode == "delete":
+            if not await scim.delete(scim_id):
+                return AccountResult(user=user, result="already-gone", scim_id=scim_id)
+            if await scim.get(scim_id) is not None:
+                raise ApplicationError(f"{scim.name}: {user} still exists after DELETE",
+                                       type="ScimNotRevoked")
+            return AccountResult(user=user, result="deleted", scim_id=scim_id)
+        if not await scim.deactivate(scim_id):
+            return AccountResult(user=user, result="already-gone", scim_id=scim_id)
+        after = await scim.get(scim_id)
+        if after is not None and after.get("active") is not False:
+            raise ApplicationError(f"{scim.name}: {user} is still active after PATCH",
+                                   type="ScimNotRevoked")
+        return AccountResult(user=user, result="deactivated", scim_id=scim_id)

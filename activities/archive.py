@@ -1,0 +1,74 @@
+"""The archive bundle: the whole offboarding written once, with a manifest of hashes and
+a closure report a person can read. An existing archive is never overwritten."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import jinja2
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.email import TEMPLATES, sent_messages
+from activities.stores import BundleExists, FileSystemStore, safe_key, sha256
+from models.records import ArchiveReceipt
+from models.status import OffboardingStatus
+from settings import Settings
+
+REPORT = "closure-report.html"
+
+
+class Archiver:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = FileSystemStore(settings.archive_root)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+
+    @activity.defn(name="archive_offboarding")
+    async def archive_offboarding(self, record: OffboardingStatus) -> ArchiveReceipt:
+        key = f"{safe_key(record.client_id)}/{safe_key(record.workflow_id)}"
+        record_json = record.model_dump_json(indent=2).encode()
+        files: dict[str, bytes] = {"record.json": record_json}
+        for st in record.statements:
+            name = f"statements/statement-v{st.version}.json"
+            files[name] = st.model_dump_json(indent=2).encode()
+        for name, raw in sent_messages(self.settings, record.workflow_id).items():
+            files[f"emails/{name}"] = raw
+        transfer = self.settings.transfer_root.resolve()
+        for pkg in record.data_packages:
+            manifest = transfer / pkg.location / "manifest.json"
+            if manifest.is_file():
+                files[f"data/manifest-export-{pkg.attempt}.json"] = manifest.read_bytes()
+        files[REPORT] = self.env.get_template("closure_report.html").render(
+            r=record, generated=datetime.now(UTC)
+        ).encode()
+        index = {name: sha256(data) for name, data in sorted(files.items())}
+        manifest_bytes = json.dumps(index, indent=2).encode()
+        files["MANIFEST.json"] = manifest_bytes
+        try:
+            location = self.store.write_bundle(key, files)
+        except BundleExists:
+            earlier = self.store.read(key, "record.json")
+            if earlier is None or sha256(earlier) != index["record.json"]:
+                raise ApplicationError(
+                    f"an archive for {record.workflow_id} already exists with other contents; "
+                    "it is never overwritten", type="ArchiveExists", non_retryable=True,
+                ) from None
+            # A retry of this very archive, written before a crash: the same record.
+            earlier_manifest = self.store.read(key, "MANIFEST.json") or b""
+            return ArchiveReceipt(location=str(self.settings.archive_root / key),
+                                  manifest_sha256=sha256(earlier_manifest),
+                                  files=sorted(json.loads(earlier_manifest or b"{}")),
+                                  report=f"{key}/{REPORT}")
+        except OSError as err:
+            raise ApplicationError(
+                f"the archive store {self.settings.archive_root} is not writable: {err.strerror}",
+                type="ArchiveUnwritable",
+            ) from None
+        return ArchiveReceipt(location=location, manifest_sha256=sha256(manifest_bytes),
+                              files=sorted(files), report=f"{key}/{REPORT}")

@@ -1,0 +1,84 @@
+"""Where bundles of files go: a small interface so a cloud store can replace the
+file system later. A bundle is written whole or not at all, and never overwritten."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+
+class BundleExists(Exception):
+    """A different bundle already sits under that key."""
+
+
+class BundleStore(Protocol):
+    def read(self, key: str, name: str) -> bytes | None: ...
+
+    def write_bundle(self, key: str, files: dict[str, bytes]) -> str:
+        """Write all files under ``key`` at once and return where they are."""
+        ...
+
+    def delete(self, key: str) -> bool: ...
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class FileSystemStore:
+    """Bundles as directories, made visible by one atomic rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"bundle key {key!r} escapes the store root")
+        return path
+
+    def read(self, key: str, name: str) -> bytes | None:
+        path = self._path(key) / name
+        return path.read_bytes() if path.is_file() else None
+
+    def write_bundle(self, key: str, files: dict[str, bytes]) -> str:
+        target = self._path(key)
+        if target.exists():
+            raise BundleExists(f"{target} already exists and is never overwritten")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            for name, data in files.items():
+                dest = staging / name
+                if not dest.resolve().is_relative_to(staging.resolve()):
+                    raise ValueError(f"file name {name!r} escapes the bundle")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data)
+                with dest.open("rb") as f:
+                    os.fsync(f.fileno())
+            os.rename(staging, target)
+        except OSError as err:
+            shutil.rmtree(staging, ignore_errors=True)
+            if target.exists():
+                raise BundleExists(f"{target} already exists and is never overwritten") from err
+            raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return str(target)
+
+    def delete(self, key: str) -> bool:
+        target = self._path(key)
+        if not target.exists():
+            return False
+        shutil.rmtree(target)
+        return True
+
+
+def safe_key(text: str) -> str:
+    """A workflow id or client id as one safe path segment."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip(".") or "_"

@@ -1,0 +1,31 @@
+"""One way to reach Temporal, shared by the worker, the CLI and the dev tools.
+
+Connection details come from Temporal's standard environment configuration
+(``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_TLS_*``, ``TEMPORAL_API_KEY``,
+``TEMPORAL_PROFILE`` and the TOML config file), so the same code runs against the local
+dev server, a self-hosted cluster or Temporal Cloud without change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+async def connect(address: str | None = None, **overrides: Any) -> Client:
+    """Connect with the pydantic data converter, the contract's wire format.
+
+    ``address`` wins over the environment; tests use it to reach their own servers.
+    """
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    if address:
+        config["target_host"] = address
+    config.update(overrides)
+    config["data_converter"] = pydantic_data_converter
+    return await Client.connect(**config)

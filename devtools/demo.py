@@ -1,0 +1,145 @@
+"""``starter.py demo``: the example contract-end offboarding with days shortened to
+seconds, narrated step by step. Unless ``--manual``, the demo plays the humans too,
+printing each command it sends so you can send them yourself next time."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+
+from models.client_file import ClientFile
+from models.loading import load_client_file
+from models.messages import (
+    Adjustment,
+    ApproveSettlement,
+    DisputeSettlement,
+    MeetingHeld,
+    Message,
+    RecordFeedback,
+    VerifyData,
+)
+from models.status import OffboardingStatus, Timings
+from settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from starter import Cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def demo_client(today: date) -> ClientFile:
+    base = load_client_file(EXAMPLES / "contract-end.yaml")
+    data = base.model_dump(mode="json")
+    data["client_id"] = f"{base.client_id}-demo-{datetime.now():%H%M%S}"
+    notice = base.contract.notice_days
+    data["contract"]["end_date"] = (today + timedelta(days=notice + 4)).isoformat()
+    data["contract"]["renewal_offer"]["valid_until"] = None
+    return ClientFile.model_validate(data)
+
+
+def prepare(settings: Settings, client: ClientFile) -> None:
+    """Make sure the example's accounts and data exist, so they are really revoked/sent."""
+    for system in client.systems:
+        cfg = settings.scim_systems.get(system.system)
+        if cfg is None:
+            continue
+        headers = {"Content-Type": "application/scim+json"}
+        if cfg.token:
+            headers["Authorization"] = f"Bearer {cfg.token.get_secret_value()}"
+        with httpx.Client(base_url=str(cfg.base_url).rstrip("/") + "/", headers=headers) as http:
+            for user in system.users:
+                found = http.get("Users", params={"filter": f'userName eq "{user}"'}).json()
+                if found.get("totalResults"):
+                    uid = found["Resources"][0]["id"]
+                    http.patch(f"Users/{uid}", json={
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "active", "value": True}]})
+                else:
+                    http.post("Users", json={
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": user, "active": True})
+    for root, sub, items in ((settings.client_data_root, "client-data", client.data_sets),
+                             (settings.documents_root, "documents", client.documents)):
+        for item in items:
+            target = root / item.path
+            if not target.exists():
+                source = EXAMPLES / sub / item.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+
+
+async def run_demo(cli: Cli, day_seconds: float, *, manual: bool) -> int:
+    settings = load_settings()
+    client = demo_client(date.today())
+    prepare(settings, client)
+    timings = Timings(day_length=timedelta(seconds=day_seconds), meeting_deadline_days=10,
+                      settlement_reminder_days=6, settlement_escalation_days=20,
+                      data_reminder_days=6, data_escalation_days=20, feedback_deadline_days=10)
+    wid = await cli.start(client, timings)
+    say = cli.console.print
+    say(f"[bold]started {wid}[/bold]: one contract day lasts {day_seconds}s")
+    say(f"watch it in the Web UI: http://localhost:8233/namespaces/default/workflows/{wid}")
+    seen: dict[str, str] = {}
+    acted: set[str] = set()
+    while True:
+        st = await cli.status(wid)
+        for step in st.steps:
+            if seen.get(step.key) != step.state:
+                seen[step.key] = step.state
+                if step.state != "pending":
+                    say(f"  {step.title:<34} {step.state:<9} {step.detail}")
+        if st.outcome:
+            say(f"[bold]{st.outcome}[/bold]: {len(st.emails)} emails sent, "
+                f"mail captured under {settings.state_dir / 'mail'}")
+            return 0
+        if not manual:
+            await _play_humans(cli, st, acted)
+        await asyncio.sleep(0.3)
+
+
+async def _play_humans(cli: Cli, st: OffboardingStatus, acted: set[str]) -> None:
+    waits = (st.waiting_for or "").split(",")
+    wid = st.workflow_id
+    finance = "finance.lead@example.com"
+    steward = "tom.becker@acme-analytics.example"
+    action: tuple[str, Message, str] | None = None
+    if "meeting" in waits and "meeting" not in acted:
+        action = ("meeting-held", MeetingHeld(by="ops", notes="Reviewed KPIs; client happy"),
+                  "--by ops --notes 'Reviewed KPIs; client happy'")
+    elif "settlement-approval" in waits:
+        stmt = st.statements[-1]
+        if stmt.version == 1:
+            action = ("dispute-settlement", DisputeSettlement(
+                by=finance, statement_hash=stmt.short_hash, reason="Late fee waived",
+                adjustments=[Adjustment(description="Waived late fee", amount="-150.00")]),
+                f"--by {finance} --statement {stmt.short_hash} --reason 'Late fee waived' "
+                "--adjust 'Waived late fee=-150.00'")
+        else:
+            action = ("approve-settlement", ApproveSettlement(
+                by=finance, statement_hash=stmt.short_hash),
+                f"--by {finance} --statement {stmt.short_hash}")
+    elif "data-verification" in waits:
+        pkg = st.data_packages[-1]
+        checksum = hashlib.sha256((Path(pkg.location) / "manifest.json").read_bytes()).hexdigest()
+        action = ("verify-data", VerifyData(by=steward, checksum=checksum),
+                  f"--by {steward} --checksum {checksum}")
+    elif "feedback" in waits and "feedback" not in acted:
+        action = ("record-feedback", RecordFeedback(by="ops", nps=9, csat=5,
+                                                    comment="Great partnership"),
+                  "--by ops --nps 9 --csat 5 --comment 'Great partnership'")
+    if action is None:
+        return
+    name, msg, flags = action
+    key = f"{name}:{len(st.statements)}:{len(st.data_packages)}"
+    if key in acted:
+        return
+    acted.update({key, name.split("-")[0] if name != "record-feedback" else "feedback"})
+    cli.console.print(f"  [cyan]> python starter.py {name} {wid} {flags}[/cyan]")
+    ack = await cli.send(wid, name, msg)
+    cli.console.print(f"    accepted: {ack.detail}")

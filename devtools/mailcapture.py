@@ -1,0 +1,115 @@
+"""A local SMTP server (aiosmtpd) that keeps every message it receives.
+
+``make run`` serves it so a person can read what the offboarding sent, one ``.eml`` file
+per message plus ``index.txt``; tests use the same handler in-process and assert on
+``messages``. Addresses listed in ``refuse`` are refused with 550, as a real server would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import email.policy
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+@dataclass
+class Captured:
+    envelope_from: str
+    recipients: list[str]
+    message: EmailMessage
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    def text(self) -> str:
+        part = self.message.get_body(("plain",))
+        return str(part.get_content()) if part is not None else ""
+
+    def html(self) -> str:
+        part = self.message.get_body(("html",))
+        return str(part.get_content()) if part is not None else ""
+
+    def attachments(self) -> list[str]:
+        return [p.get_filename() or "" for p in self.message.iter_attachments()]
+
+
+class MailCapture:
+    """The aiosmtpd handler."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self.messages: list[Captured] = []
+        self.refuse: set[str] = set()
+        self._lock = threading.Lock()
+        if directory:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        if address.lower() in self.refuse:
+            return "550 5.1.1 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw: bytes = envelope.original_content or envelope.content
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        captured = Captured(envelope.mail_from, list(envelope.rcpt_tos), msg)
+        with self._lock:
+            self.messages.append(captured)
+            n = len(self.messages)
+        if self.directory:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+            (self.directory / f"{stamp}-{n:05d}.eml").write_bytes(raw)
+            with (self.directory / "index.txt").open("a") as index:
+                index.write(f"{stamp}  {n:05d}  to={','.join(envelope.rcpt_tos)}  "
+                            f"subject={captured.subject}\n")
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Captured]:
+        return [m for m in self.messages if address in m.recipients]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+
+def start(host: str, port: int, directory: Path | None = None) -> tuple[Controller, MailCapture]:
+    handler = MailCapture(directory)
+    controller = Controller(handler, hostname=host, port=port)
+    controller.start()
+    return controller, handler
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=1025)
+    p.add_argument("--dir", type=Path, default=Path("data/mail"))
+    args = p.parse_args()
+    controller, _ = start(args.host, args.port, args.dir)
+    print(f"capturing mail on {args.host}:{args.port} into {args.dir}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""``make run``: everything needed to use the offboarding worker on one machine.
+
+Starts, in the foreground: the Temporal dev server (SQLite file under the data directory,
+so offboardings survive a restart; search attributes registered), a local SMTP server
+that keeps every message on disk, a SCIM server holding the example clients' accounts,
+and the worker. Ctrl-C (or SIGTERM) stops all of them; nothing is left running.
+
+Environment (all optional): OFFBOARDING_RUN_DIR (data), TEMPORAL_PORT (7233),
+TEMPORAL_UI_PORT (8233), OFFBOARDING_SMTP_PORT (1025), OFFBOARDING_DEV_SCIM_PORT (8090),
+OFFBOARDING_DEV_SCIM_TOKEN, TEMPORAL_CLI (an existing CLI binary).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from connection import connect
+from devtools import mailcapture
+from devtools.procs import stop, wait_for_port
+from devtools.scim import ScimServer
+from models.loading import load_client_file
+from starter import register_search_attributes
+from workflows import search_attributes as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def _port(var: str, default: int) -> int:
+    raw = os.environ.get(var, str(default))
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        sys.exit(f"run: {var}={raw!r} is not a port number (1-65535)")
+    return int(raw)
+
+
+def seed_examples(scim: ScimServer, data: Path) -> None:
+    """The example clients' accounts and data, so the demo revokes and transfers real ones."""
+    for example in sorted(EXAMPLES.glob("*.yaml")):
+        client = load_client_file(example)
+        for system in client.systems:
+            present = scim.users(system.system)
+            for user in system.users:
+                if user not in present:
+                    scim.add_user(system.system, user)
+    for sub in ("client-data", "documents"):
+        target = data / sub
+        if not target.exists():
+            shutil.copytree(EXAMPLES / sub, target)
+
+
+def main() -> int:
+    data = Path(os.environ.get("OFFBOARDING_RUN_DIR", ROOT / "data")).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    t_port, ui_port = _port("TEMPORAL_PORT", 7233), _port("TEMPORAL_UI_PORT", 8233)
+    smtp_port = _port("OFFBOARDING_SMTP_PORT", 1025)
+    scim_port = _port("OFFBOARDING_DEV_SCIM_PORT", 8090)
+    scim_token = os.environ.get("OFFBOARDING_DEV_SCIM_TOKEN", "dev-scim-token")
+    cli = subprocess.run([str(ROOT / "scripts/ensure-temporal-cli.sh")], check=True,
+                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    logs = data / "logs"
+    logs.mkdir(exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    smtp = scim = None
+    try:
+        server = subprocess.Popen(
+            [cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(t_port),
+             "--ui-port", str(ui_port), "--db-filename", str(data / "temporal.db"),
+             "--log-level", "warn", *sa.dev_server_flags()],
+            stdout=(logs / "temporal.log").open("ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        procs.append(server)
+        wait_for_port(t_port, server, timeout=60)
+        address = f"127.0.0.1:{t_port}"
+
+        async def register() -> None:
+            await register_search_attributes(await connect(address))
+
+        asyncio.run(register())
+        smtp, _ = mailcapture.start("127.0.0.1", smtp_port, data / "mail")
+        scim = ScimServer(scim_port, ["crm", "wiki"], scim_token, log=logs / "scim.log")
+        seed_examples(scim, data)
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": address,
+            "OFFBOARDING_SMTP_HOST": "127.0.0.1",
+            "OFFBOARDING_SMTP_PORT": str(smtp_port),
+            "OFFBOARDING_SCIM_SYSTEMS": json.dumps(scim.settings_json()),
+            "OFFBOARDING_STATE_DIR": str(data),
+            "OFFBOARDING_CLIENT_DATA_ROOT": str(data / "client-data"),
+            "OFFBOARDING_DOCUMENTS_ROOT": str(data / "documents"),
+            "OFFBOARDING_TRANSFER_ROOT": str(data / "transfer"),
+            "OFFBOARDING_ARCHIVE_ROOT": str(data / "archive"),
+        }
+        env_file = data / "offboarding.env"
+        env_file.write_text("".join(f"{k}='{v}'\n" for k, v in env.items()
+                                    if k.startswith("OFFBOARDING_")))
+        worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
+                                  stdout=(logs / "worker.log").open("ab"),
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(worker)
+        print(f"""
+  Temporal dev server  {address}   (state: {data / 'temporal.db'})
+  Web UI               http://localhost:{ui_port}
+  Captured mail        {data / 'mail'}   (one .eml per message, index.txt lists them)
+  SCIM server          {scim.base_url('crm')}, {scim.base_url('wiki')}
+  Worker               task queue client-offboarding   (log: {logs / 'worker.log'})
+
+  Next, in another terminal (the CLI reads the worker's settings from {data / 'offboarding.env'}):
+    .venv/bin/python starter.py demo                  # a whole offboarding in ~2 minutes
+    .venv/bin/python starter.py start --client-file examples/contract-end.yaml
+    .venv/bin/python starter.py list
+
+  Ctrl-C stops everything.
+""", flush=True)
+        while not stopping.wait(0.5):
+            for p in procs:
+                if p.poll() is not None:
+                    print(f"run: {p.args!r} exited with {p.returncode}; stopping", flush=True)
+                    stopping.set()
+        return 0
+    finally:
+        print("stopping the worker, the SCIM and SMTP servers and the Temporal server...",
+              flush=True)
+        for p in reversed(procs):
+            stop(p, timeout=40)
+        if scim is not None:
+            scim.close()
+        if smtp is not None:
+            smtp.stop()
+        print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

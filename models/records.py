@@ -1,0 +1,90 @@
+"""What activities report back, and what the archive keeps. Small on purpose: bodies of
+mail and data stay on disk with the worker; history only holds receipts and hashes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+
+class Attachment(BaseModel):
+    root: Literal["documents", "archive"]
+    path: str
+
+
+class EmailRequest(BaseModel):
+    workflow_id: str
+    key: str
+    """Unique per message in one offboarding (e.g. ``settlement-reminder-2``): with the
+    workflow id it makes the Message-ID, so a retried send is recognised and not repeated."""
+    template: str
+    to: list[str]
+    cc: list[str] = []
+    to_ops: bool = False
+    """Also send to the ops address from the worker's settings (alerts)."""
+    context: dict[str, Any] = {}
+    attachments: list[Attachment] = []
+
+
+class EmailReceipt(BaseModel):
+    key: str
+    message_id: str
+    to: list[str]
+    subject: str
+    sent_at: datetime
+    already_sent: bool = False
+
+
+class DataPackage(BaseModel):
+    attempt: int
+    location: str
+    manifest_sha256: str
+    files: int
+    bytes: int
+
+
+class ExportRequest(BaseModel):
+    workflow_id: str
+    client_id: str
+    attempt: int
+    data_sets: list[tuple[str, str]]
+    """(name, path relative to the client data root)."""
+
+
+class PurgeRequest(BaseModel):
+    workflow_id: str
+    client_id: str
+    data_sets: list[tuple[str, str]]
+
+
+class PurgeResult(BaseModel):
+    deleted: list[str]
+
+
+class AccountResult(BaseModel):
+    user: str
+    result: Literal["deactivated", "deleted", "already-gone"]
+    scim_id: str | None = None
+
+
+class RevokeRequest(BaseModel):
+    workflow_id: str
+    system: str
+    users: list[str]
+    mode: Literal["deactivate", "delete"]
+
+
+class SystemRevocation(BaseModel):
+    system: str
+    mode: Literal["deactivate", "delete"]
+    accounts: list[AccountResult]
+
+
+class ArchiveReceipt(BaseModel):
+    location: str
+    manifest_sha256: str
+    files: list[str]
+    report: str
+    """Path of the closure report inside the archive, for attaching to the farewell."""

@@ -1,0 +1,100 @@
+"""The final settlement statement: pure arithmetic on the account, so the workflow can
+compute it deterministically and hash it to name the exact version an approver decides on."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from models.client_file import Account
+from models.messages import Adjustment
+from models.money import Money
+
+
+class StatementLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["invoice", "payment", "credit", "refund", "adjustment"]
+    reference: str
+    amount: Money
+    """Signed: positive is owed by the client, negative is owed to the client."""
+    due: date | None = None
+
+
+class Statement(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    currency: str
+    issued: date
+    lines: list[StatementLine]
+    outstanding_invoices: Money
+    payments_received: Money
+    credits: Money
+    refunds_due: Money
+    adjustments: Money
+    balance: Money
+    owed_by: Literal["client", "company", "nobody"]
+    due: date | None
+    hash: str
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:12]
+
+
+def compute_statement(
+    account: Account,
+    *,
+    version: int,
+    issued: date,
+    adjustments: list[Adjustment],
+) -> Statement:
+    """Balance = outstanding invoices - credits - refunds due + adjustments.
+
+    Payments are listed for the record; invoices already carry what was paid on them.
+    """
+    zero = Decimal("0.00")
+    lines: list[StatementLine] = []
+    outstanding = zero
+    for inv in account.invoices:
+        open_amount = inv.amount - inv.paid
+        if open_amount:
+            outstanding += open_amount
+            lines.append(
+                StatementLine(kind="invoice", reference=inv.number, amount=open_amount, due=inv.due)
+            )
+    received = sum((p.amount for p in account.payments), zero)
+    for p in account.payments:
+        lines.append(StatementLine(kind="payment", reference=p.reference, amount=zero))
+    credits = sum((c.amount for c in account.credits), zero)
+    lines += [StatementLine(kind="credit", reference=c.reason, amount=-c.amount)
+              for c in account.credits]
+    refunds = sum((p.amount for p in account.prepayments), zero)
+    lines += [StatementLine(kind="refund", reference=p.reference, amount=-p.amount)
+              for p in account.prepayments]
+    adjusted = sum((a.amount for a in adjustments), zero)
+    lines += [StatementLine(kind="adjustment", reference=a.description, amount=a.amount)
+              for a in adjustments]
+    balance = outstanding - credits - refunds + adjusted
+    owed_by: Literal["client", "company", "nobody"] = (
+        "client" if balance > 0 else "company" if balance < 0 else "nobody"
+    )
+    due = issued + timedelta(days=account.payment_terms_days) if balance else None
+    body = {
+        "version": version, "currency": account.currency, "issued": issued.isoformat(),
+        "lines": [line.model_dump(mode="json") for line in lines],
+        "balance": f"{balance:.2f}", "due": due.isoformat() if due else None,
+    }
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return Statement(
+        version=version, currency=account.currency, issued=issued, lines=lines,
+        outstanding_invoices=outstanding, payments_received=received, credits=credits,
+        refunds_due=refunds, adjustments=adjusted, balance=balance, owed_by=owed_by, due=due,
+        hash=digest,
+    )

@@ -1,0 +1,116 @@
+"""The checklist: the one source of truth about an offboarding, returned by the
+``status`` query and archived at the end. Search attributes only help find workflows."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+
+from models.client_file import ClientFile
+from models.records import ArchiveReceipt, DataPackage, EmailReceipt, SystemRevocation
+from models.settlement import Statement
+
+StepState = Literal["pending", "active", "waiting", "done", "skipped", "cancelled"]
+Outcome = Literal["completed", "renewed", "cancelled"]
+
+
+class Step(BaseModel):
+    key: str
+    title: str
+    state: StepState = "pending"
+    at: datetime | None = None
+    by: str | None = None
+    detail: str = ""
+
+
+class ManualTask(BaseModel):
+    key: str
+    title: str
+    step: str
+    done: bool = False
+    at: datetime | None = None
+    by: str | None = None
+    note: str = ""
+
+
+class Decision(BaseModel):
+    at: datetime
+    action: str
+    by: str
+    detail: str
+
+
+class Ignored(BaseModel):
+    at: datetime
+    action: str
+    by: str | None
+    why: str
+
+
+class Feedback(BaseModel):
+    nps: int | None = None
+    csat: int | None = None
+    comment: str = ""
+    internal_note: str = ""
+    by: str
+
+
+class OffboardingStatus(BaseModel):
+    workflow_id: str
+    client_id: str
+    client_name: str
+    reason: Literal["contract_end", "termination"]
+    stage: str
+    waiting_for: str | None = None
+    waiting_since: datetime | None = None
+    overdue_at: datetime | None = None
+    overdue: bool = False
+    short_notice: bool = False
+    contract_end: date
+    effective_date: date | None = None
+    outcome: Outcome | None = None
+    steps: list[Step]
+    tasks: list[ManualTask]
+    decisions: list[Decision] = []
+    ignored: list[Ignored] = []
+    emails: list[EmailReceipt] = []
+    statements: list[Statement] = []
+    data_packages: list[DataPackage] = []
+    data_purged: list[str] = []
+    revocations: list[SystemRevocation] = []
+    feedback: Feedback | None = None
+    meeting_notes: str | None = None
+    archive: ArchiveReceipt | None = None
+
+    def step(self, key: str) -> Step:
+        for s in self.steps:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+
+class Timings(BaseModel):
+    """How long people get, in (scaled) days. Defaults follow the usual checklists."""
+
+    meeting_deadline_days: float = 7
+    settlement_reminder_days: float = 3
+    settlement_escalation_days: float = 10
+    data_reminder_days: float = 3
+    data_escalation_days: float = 10
+    feedback_deadline_days: float = 14
+    day_length: timedelta | None = None
+    """None: real calendar days. Set (e.g. 2 seconds) to run a whole offboarding fast
+    for a demo, a benchmark or an end-to-end test; every date is then counted in these."""
+
+
+class OffboardingInput(BaseModel):
+    client: ClientFile
+    timings: Timings = Timings()
+
+
+class OffboardingResult(BaseModel):
+    outcome: Outcome
+    summary: str
+    status: OffboardingStatus

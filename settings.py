@@ -1,0 +1,87 @@
+"""Application settings for the worker and the CLI, read from the environment.
+
+Temporal connection settings are *not* here: they follow Temporal's own environment
+configuration (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, TLS, API key, profiles),
+see ``connection.py``. Everything here is ours, prefixed ``OFFBOARDING_``, and validated
+once at start so a bad value is reported by name before any work is taken.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflows import TASK_QUEUE
+
+
+class ScimSystem(BaseModel):
+    """One system where clients hold accounts, reached over SCIM 2.0 (RFC 7644)."""
+
+    base_url: HttpUrl
+    token: SecretStr | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything the worker needs besides the Temporal connection."""
+
+    # `make run` writes data/offboarding.env so the CLI and demo share the worker's settings;
+    # real environment variables win over it.
+    model_config = SettingsConfigDict(env_prefix="OFFBOARDING_", extra="ignore",
+                                      env_file=os.environ.get("OFFBOARDING_ENV_FILE",
+                                                              "data/offboarding.env"))
+
+    task_queue: str = TASK_QUEUE
+
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    mail_from: str = "Client Services <client-services@example.com>"
+    ops_email: str = "ops@example.com"
+    message_id_domain: str = "offboarding.example.com"
+
+    scim_systems: dict[str, ScimSystem] = Field(default_factory=dict)
+
+    state_dir: Path = Path("data")
+    """Where the worker keeps its outbox of sent mail (one file per Message-ID)."""
+    client_data_root: Path = Path("data/client-data")
+    """Where the client-owned data sets named in client files live."""
+    documents_root: Path = Path("data/documents")
+    transfer_root: Path = Path("data/transfer")
+    archive_root: Path = Path("data/archive")
+
+    @field_validator("smtp_host", "mail_from", "ops_email", "message_id_domain")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        if "\r" in value or "\n" in value:
+            raise ValueError("must be a single line (no CR or LF)")
+        return value
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.state_dir / "outbox"
+
+
+class SettingsError(Exception):
+    """Raised with one line per bad environment variable, naming it and its value."""
+
+
+def load_settings() -> Settings:
+    """Load the settings, turning pydantic's report into one the operator can act on."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            field = ".".join(str(p) for p in e["loc"])
+            var = "OFFBOARDING_" + str(e["loc"][0]).upper() if e["loc"] else "OFFBOARDING_*"
+            shown = "<hidden>" if "password" in field or "token" in field else repr(e["input"])
+            lines.append(f"{var} ({field}) = {shown}: {e['msg']}")
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

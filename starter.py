@@ -1,0 +1,357 @@
+"""The ops CLI: start, steer and inspect offboardings.
+
+Every human action is sent as a validated *update*, so you learn at once whether it was
+accepted; the same actions can be sent as *signals* with ``temporal workflow signal`` or
+from the Web UI (see the README). ``--json`` prints machine-readable output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from connection import connect
+from models.client_file import ClientFile
+from models.loading import InputError, load_client_file, load_model
+from models.messages import MESSAGE_TYPES, Ack, Adjustment, Message
+from models.status import OffboardingInput, OffboardingResult, OffboardingStatus, Timings
+from settings import load_settings
+from workflows import search_attributes as sa
+from workflows.offboarding import ClientOffboarding, workflow_id_for
+
+EXAMPLE = Path(__file__).parent / "examples" / "contract-end.yaml"
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 1."""
+
+
+class Cli:
+    def __init__(self, client: Client, task_queue: str, out: TextIO, as_json: bool) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.out = out
+        self.as_json = as_json
+        self.console = Console(file=out, width=120, highlight=False)
+
+    def emit(self, model: BaseModel | list[Any] | dict[str, Any],
+             human: Callable[[], object]) -> None:
+        if self.as_json:
+            data = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+            self.out.write(json.dumps(data, indent=2, default=str) + "\n")
+        else:
+            human()
+
+    # ----- starting ----------------------------------------------------------------------
+
+    async def start(self, client_file: ClientFile, timings: Timings | None = None) -> str:
+        wid = workflow_id_for(client_file.client_id)
+        c = client_file.contract
+        try:
+            await self.client.start_workflow(
+                ClientOffboarding.run,
+                OffboardingInput(client=client_file, timings=timings or Timings()),
+                id=wid,
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=_initial_attributes(client_file),
+                static_summary=f"Offboarding {client_file.client_id} ({client_file.reason})",
+                static_details=(
+                    f"**Client:** {client_file.client_id}  \n**Reason:** {client_file.reason}  \n"
+                    f"**Contract:** {c.reference}, ends {c.end_date}, notice {c.notice_days} days"
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            raise CliError(
+                f"{client_file.client_id} is already being offboarded by workflow {wid}; "
+                f"see: python starter.py status {wid}"
+            ) from None
+        return wid
+
+    # ----- reading -----------------------------------------------------------------------
+
+    async def status(self, wid: str) -> OffboardingStatus:
+        handle = self.client.get_workflow_handle(wid)
+        try:
+            return await handle.query(ClientOffboarding.status)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise CliError(f"no offboarding with id {wid}") from None
+            raise
+
+    def print_status(self, st: OffboardingStatus) -> None:
+        c = self.console
+        flags = [f for f, on in (("SHORT NOTICE", st.short_notice), ("OVERDUE", st.overdue)) if on]
+        c.print(f"[bold]{st.client_name}[/bold] ({st.workflow_id}), {st.reason.replace('_', ' ')}"
+                f", contract end {st.contract_end}" + (f"  [red]{' '.join(flags)}[/red]"
+                                                      if flags else ""))
+        c.print(f"stage: {st.stage}   waiting for: {st.waiting_for or 'nothing'}"
+                + (f"   outcome: {st.outcome}" if st.outcome else ""))
+        table = Table("step", "state", "when", "who", "detail")
+        for s in st.steps:
+            table.add_row(s.title, s.state, s.at.strftime("%Y-%m-%d %H:%M") if s.at else "",
+                          s.by or "", s.detail)
+        c.print(table)
+        tasks = Table("manual item", "done", "who", "note")
+        for t in st.tasks:
+            tasks.add_row(t.title, "yes" if t.done else "no", t.by or "", t.note)
+        c.print(tasks)
+        if st.statements:
+            cur = st.statements[-1]
+            c.print(f"current statement: v{cur.version} {cur.short_hash}, balance "
+                    f"{cur.currency} {cur.balance} owed by {cur.owed_by}")
+        if st.data_packages:
+            pkg = st.data_packages[-1]
+            c.print(f"current data export: {pkg.location} manifest {pkg.manifest_sha256}")
+        for i in st.ignored:
+            c.print(f"[yellow]ignored[/yellow] {i.action} by {i.by or '?'}: {i.why}")
+
+    async def list(self, stage: str | None, waiting_for: str | None, overdue: bool,
+                   include_closed: bool) -> list[dict[str, Any]]:
+        query = 'WorkflowType = "ClientOffboarding"'
+        if not include_closed:
+            query += ' AND ExecutionStatus = "Running"'
+        if stage:
+            query += f' AND {sa.STAGE.name} = "{stage}"'
+        if waiting_for:
+            query += f' AND {sa.WAITING_FOR.name} = "{waiting_for}"'
+        if overdue:
+            query += f" AND {sa.OVERDUE.name} = true"
+        rows: list[dict[str, Any]] = []
+        async for wf in self.client.list_workflows(query):
+            attrs = wf.typed_search_attributes
+            rows.append({
+                "workflow_id": wf.id,
+                "status": wf.status.name if wf.status else "?",
+                "client_id": attrs.get(sa.CLIENT_ID),
+                "reason": attrs.get(sa.REASON),
+                "stage": attrs.get(sa.STAGE),
+                "waiting_for": attrs.get(sa.WAITING_FOR),
+                "overdue": attrs.get(sa.OVERDUE),
+                "started": wf.start_time.isoformat() if wf.start_time else None,
+            })
+        return rows
+
+    # ----- acting ------------------------------------------------------------------------
+
+    async def send(self, wid: str, action: str, msg: Message) -> Ack:
+        handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(wid)
+        try:
+            ack: Ack = await handle.execute_update(action, msg, result_type=Ack)
+            return ack
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            why = getattr(cause, "message", None) or str(cause)
+            raise CliError(f"{action} rejected: {why}") from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise CliError(f"no running offboarding with id {wid}") from None
+            raise
+
+
+def _initial_attributes(cf: ClientFile) -> TypedSearchAttributes:
+    """Set at start so a new offboarding is findable before its first workflow task."""
+    end = datetime.combine(cf.contract.end_date, time(0), tzinfo=UTC)
+    return TypedSearchAttributes([
+        SearchAttributePair(sa.CLIENT_ID, cf.client_id),
+        SearchAttributePair(sa.REASON, cf.reason),
+        SearchAttributePair(sa.STAGE, "starting"),
+        SearchAttributePair(sa.CONTRACT_END, end),
+    ])
+
+
+# ----- argument parsing ------------------------------------------------------------------
+
+def _message_from_args(action: str, args: argparse.Namespace) -> Message:
+    fields: dict[str, Any] = {"by": args.by}
+    for name in ("statement", "reason", "checksum", "task", "note", "notes", "nps", "csat",
+                 "comment", "internal_note", "cause", "effective_date", "new_end_date"):
+        value = getattr(args, name, None)
+        if value is not None:
+            fields["statement_hash" if name == "statement" else name] = value
+    if getattr(args, "adjust", None):
+        adjustments = []
+        for item in args.adjust:
+            desc, sep, amount = item.rpartition("=")
+            if not sep:
+                raise CliError(f"--adjust {item!r}: expected DESCRIPTION=AMOUNT, e.g. "
+                               "'Waived late fee=-150.00'")
+            adjustments.append(load_model(Adjustment, {"description": desc, "amount": amount},
+                                          f"--adjust {item!r}"))
+        fields["adjustments"] = adjustments
+    return load_model(MESSAGE_TYPES[action], fields, action)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="starter.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--address", help="Temporal address; overrides TEMPORAL_ADDRESS")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("start", help="start an offboarding from a client file")
+    s.add_argument("--client-file", type=Path, required=True)
+    s.add_argument("--wait", action="store_true", help="wait for the result")
+    v = sub.add_parser("validate", help="check a client file without starting anything")
+    v.add_argument("client_file", type=Path)
+    st = sub.add_parser("status", help="the checklist of one offboarding")
+    st.add_argument("workflow_id")
+    ls = sub.add_parser("list", help="offboardings with their stage")
+    ls.add_argument("--stage")
+    ls.add_argument("--waiting-for")
+    ls.add_argument("--overdue", action="store_true")
+    ls.add_argument("--all", action="store_true", help="include closed ones")
+    sub.add_parser("setup", help="register the search attributes on the namespace")
+    d = sub.add_parser("demo", help="run the example offboarding fast enough to watch")
+    d.add_argument("--day-seconds", type=float, default=0.5,
+                   help="how long one contract day lasts in the demo (default 0.5 s)")
+    d.add_argument("--manual", action="store_true",
+                   help="do not send the approvals yourself: wait for a person to send them")
+
+    def action(name: str, helptext: str) -> argparse.ArgumentParser:
+        a = sub.add_parser(name, help=helptext)
+        a.add_argument("workflow_id")
+        a.add_argument("--by", required=True, help="who acts (approvers: their email)")
+        return a
+
+    a = action("approve-settlement", "finance: approve the current statement")
+    a.add_argument("--statement", required=True, help="the statement hash (12+ hex digits)")
+    a = action("dispute-settlement", "finance: dispute it, with adjustments")
+    a.add_argument("--statement", required=True)
+    a.add_argument("--reason", required=True)
+    a.add_argument("--adjust", action="append", metavar="DESCRIPTION=AMOUNT")
+    a = action("verify-data", "data steward: confirm the manifest checksum")
+    a.add_argument("--checksum", required=True)
+    a = action("reject-data", "data steward: reject the export (it is redone)")
+    a.add_argument("--reason", required=True)
+    a = action("complete-task", "ops: tick a manual checklist item")
+    a.add_argument("--task", required=True)
+    a.add_argument("--note")
+    a = action("meeting-held", "ops: record the final review meeting")
+    a.add_argument("--notes")
+    a = action("record-feedback", "ops: record the client's NPS / CSAT")
+    a.add_argument("--nps", type=int)
+    a.add_argument("--csat", type=int)
+    a.add_argument("--comment")
+    a.add_argument("--internal-note")
+    a = action("renew", "ops: the client renewed; end the offboarding")
+    a.add_argument("--note")
+    a = action("terminate-early", "ops: switch to the termination path")
+    a.add_argument("--cause", required=True)
+    a.add_argument("--effective-date", type=date.fromisoformat)
+    a = action("extend-notice", "ops: move the contract end date later")
+    a.add_argument("--new-end-date", type=date.fromisoformat, required=True)
+    a = action("cancel", "ops: stop the offboarding, with a reason")
+    a.add_argument("--reason", required=True)
+    return p
+
+
+async def run_cli(argv: list[str], client: Client | None = None,
+                  out: TextIO = sys.stdout) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            cf = load_client_file(args.client_file)
+            out.write(f"{args.client_file}: valid ({cf.client_id}, {cf.reason}, "
+                      f"ends {cf.contract.end_date})\n")
+            return 0
+        task_queue = load_settings().task_queue
+        cli = Cli(client or await connect(args.address), task_queue, out, args.json)
+        return await _dispatch(cli, args)
+    except (CliError, InputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+async def _dispatch(cli: Cli, args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "start":
+        cf = load_client_file(args.client_file)
+        wid = await cli.start(cf)
+        if args.wait:
+            result = await cli.client.get_workflow_handle(
+                wid, result_type=OffboardingResult).result()
+            cli.emit(result, lambda: cli.out.write(result.summary + "\n"))
+        else:
+            cli.emit({"workflow_id": wid}, lambda: cli.out.write(
+                f"started {wid}\nfollow it: python starter.py status {wid}\n"))
+        return 0
+    if cmd == "status":
+        st = await cli.status(args.workflow_id)
+        cli.emit(st, lambda: cli.print_status(st))
+        return 0
+    if cmd == "list":
+        rows = await cli.list(args.stage, args.waiting_for, args.overdue, args.all)
+
+        def table() -> None:
+            t = Table("workflow", "status", "reason", "stage", "waiting for", "overdue", "started")
+            for r in rows:
+                t.add_row(r["workflow_id"], r["status"], r["reason"] or "", r["stage"] or "",
+                          r["waiting_for"] or "", "yes" if r["overdue"] else "",
+                          (r["started"] or "")[:16])
+            cli.console.print(t)
+        cli.emit(rows, table)
+        return 0
+    if cmd == "setup":
+        added = await register_search_attributes(cli.client)
+        cli.emit({"added": added}, lambda: cli.out.write(
+            f"search attributes ready ({len(added)} added)\n"))
+        return 0
+    if cmd == "demo":
+        from devtools.demo import run_demo
+
+        return await run_demo(cli, args.day_seconds, manual=args.manual)
+    msg = _message_from_args(cmd, args)
+    ack = await cli.send(args.workflow_id, cmd, msg)
+    cli.emit(ack, lambda: cli.out.write(f"accepted: {ack.detail} (stage {ack.stage})\n"))
+    return 0
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Idempotent: adds only the attributes the namespace does not have yet."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace))
+    missing = {k.name: IndexedValueType.ValueType(k.indexed_value_type.value)
+               for k in sa.ALL if k.name not in existing.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
+    return sorted(missing)
+
+
+def main() -> int:
+    return asyncio.run(run_cli(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

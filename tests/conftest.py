@@ -1,0 +1,110 @@
+"""Session fixtures: real servers on free ports, started once and stopped at the end.
+
+- ``ts_env``: Temporal's Java time-skipping test server (timers in seconds of wall time);
+- ``dev_env``: the Temporal CLI dev server (full server, updates, visibility);
+- ``mail``: a real SMTP server (aiosmtpd) capturing every message;
+- ``scim``: a real SCIM 2.0 server (scim2-server) with a ``crm`` and a ``wiki`` system.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from devtools import mailcapture
+from devtools.mailcapture import MailCapture
+from devtools.procs import free_port
+from devtools.scim import ScimServer
+from settings import ScimSystem, Settings
+from workflows import search_attributes as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+SCIM_TOKEN = "test-scim-token"
+
+
+def _ensure(script: str) -> str:
+    out = subprocess.run([str(ROOT / "scripts" / script)], check=True, capture_output=True,
+                         text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def temporal_cli() -> str:
+    return _ensure("ensure-temporal-cli.sh")
+
+
+@pytest.fixture(scope="session")
+def test_server() -> str:
+    return _ensure("ensure-test-server.sh")
+
+
+@pytest.fixture(scope="session")
+async def ts_env(test_server: str) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server, data_converter=pydantic_data_converter,
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+async def dev_env(temporal_cli: str) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli, data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL, ui=False,
+    )
+    async with env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[tuple[int, MailCapture]]:
+    port = free_port()
+    controller, handler = mailcapture.start("127.0.0.1", port)
+    yield port, handler
+    controller.stop()
+
+
+@pytest.fixture
+def mail(smtp: tuple[int, MailCapture]) -> MailCapture:
+    """The captured mail, emptied for each test."""
+    smtp[1].clear()
+    smtp[1].refuse.clear()
+    return smtp[1]
+
+
+@pytest.fixture(scope="session")
+def scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
+    log = tmp_path_factory.mktemp("scim") / "scim.log"
+    server = ScimServer(free_port(), ["crm", "wiki"], SCIM_TOKEN, log=log)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) -> Settings:
+    """Worker settings pointing at the test servers and this test's own directories."""
+    client_data = tmp_path / "client-data"
+    shutil.copytree(EXAMPLES / "client-data", client_data)
+    return Settings(
+        _env_file=None,
+        task_queue=f"tq-{uuid.uuid4().hex[:8]}",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp[0],
+        ops_email="ops@services.example",
+        scim_systems={name: ScimSystem.model_validate(cfg)
+                      for name, cfg in scim.settings_json().items()},
+        state_dir=tmp_path / "state",
+        client_data_root=client_data,
+        documents_root=EXAMPLES / "documents",
+        transfer_root=tmp_path / "transfer",
+        archive_root=tmp_path / "archive",
+    )

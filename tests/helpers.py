@@ -1,0 +1,77 @@
+"""Test helpers: client files made from the examples, workers, and waiting for a state."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities.registry import build_activities
+from devtools.scim import ScimServer
+from models.client_file import ClientFile
+from models.loading import load_client_file
+from models.status import OffboardingStatus
+from settings import Settings
+from workflows.offboarding import ClientOffboarding
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def client_file(example: str = "contract-end", *, today: date | None = None,
+                end_in_days: int | None = 40, scim: ScimServer | None = None,
+                **changes: Any) -> ClientFile:
+    """The example, with a unique client id, accounts that exist on the SCIM server and
+    an end date relative to ``today``."""
+    base = load_client_file(EXAMPLES / f"{example}.yaml")
+    tag = uuid.uuid4().hex[:6]
+    data = base.model_dump(mode="json")
+    data["client_id"] = f"{base.client_id}-{tag}"
+    if end_in_days is not None:
+        today = today or date.today()
+        data["contract"]["start_date"] = (today - timedelta(days=700)).isoformat()
+        data["contract"]["end_date"] = (today + timedelta(days=end_in_days)).isoformat()
+        if data["contract"].get("renewal_offer"):
+            data["contract"]["renewal_offer"]["valid_until"] = None
+    for system in data["systems"]:
+        system["users"] = [f"{u}-{tag}" for u in system["users"]]
+        if scim is not None:
+            for u in system["users"]:
+                scim.add_user(system["system"], u)
+    for key, value in changes.items():
+        data[key] = value
+    return ClientFile.model_validate(data)
+
+
+def new_worker(client: Client, settings: Settings) -> Worker:
+    return Worker(client, task_queue=settings.task_queue, workflows=[ClientOffboarding],
+                  activities=build_activities(settings))
+
+
+async def status_of(handle: WorkflowHandle[Any, Any]) -> OffboardingStatus:
+    return await handle.query(ClientOffboarding.status)
+
+
+async def wait_until(handle: WorkflowHandle[Any, Any],
+                     predicate: Callable[[OffboardingStatus], bool],
+                     timeout: float = 30.0, what: str = "") -> OffboardingStatus:
+    """Poll the status query until ``predicate`` holds (real time; no time skipping)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    st = await status_of(handle)
+    while not predicate(st):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}: stage "
+                                 f"{st.stage}, waiting for {st.waiting_for}, "
+                                 f"steps {[(s.key, s.state) for s in st.steps]}")
+        await asyncio.sleep(0.05)
+        st = await status_of(handle)
+    return st
+
+
+def waiting_for(what: str) -> Callable[[OffboardingStatus], bool]:
+    return lambda st: st.waiting_for is not None and what in st.waiting_for.split(",")

@@ -1,0 +1,123 @@
+"""The foundation: both real Temporal servers, a real activity, a real worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.email import Mailer
+from devtools.mailcapture import MailCapture
+from models.messages import ApproveSettlement, Cancel, VerifyData
+from models.records import EmailRequest
+from models.status import OffboardingResult
+from settings import Settings
+from starter import Cli
+from tests.helpers import client_file, wait_until, waiting_for
+from tests.infra_workflows import SendOneEmail, SleepForDays
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+async def test_thirty_day_sleep_takes_seconds_on_the_time_skipping_server(
+    ts_env: WorkflowEnvironment,
+) -> None:
+    start = time.monotonic()
+    async with Worker(ts_env.client, task_queue="sleep", workflows=[SleepForDays]):
+        result = await ts_env.client.execute_workflow(
+            SleepForDays.run, 30, id=f"sleep-{uuid.uuid4()}", task_queue="sleep")
+    assert result == "slept 30 days"
+    assert time.monotonic() - start < 10
+
+
+async def test_a_workflow_with_a_real_email_activity_completes_on_the_dev_server(
+    dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
+) -> None:
+    req = EmailRequest(workflow_id="infra-check", key="hello", template="check_in",
+                       to=["someone@client.example"],
+                       context={"contact": {"name": "Sam"}, "client_name": "Initech",
+                                "account_manager": "Client Services"})
+    async with Worker(dev_env.client, task_queue=settings.task_queue, workflows=[SendOneEmail],
+                      activities=[Mailer(settings).send_email]):
+        receipt = await dev_env.client.execute_workflow(
+            SendOneEmail.run, req, id=f"email-{uuid.uuid4()}", task_queue=settings.task_queue)
+    [msg] = mail.messages
+    assert msg.recipients == ["someone@client.example"]
+    assert msg.subject == "Checking in from your former partners"
+    assert "Dear Sam," in msg.text() and "<p>Dear Sam,</p>" in msg.html()
+    assert msg.message_id == receipt.message_id == "<hello.infra-check@offboarding.example.com>"
+
+
+def _worker_env(settings: Settings, address: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
+    env.update({
+        "TEMPORAL_ADDRESS": address,
+        "OFFBOARDING_TASK_QUEUE": settings.task_queue,
+        "OFFBOARDING_SMTP_HOST": settings.smtp_host,
+        "OFFBOARDING_SMTP_PORT": str(settings.smtp_port),
+        "OFFBOARDING_OPS_EMAIL": settings.ops_email,
+        "OFFBOARDING_SCIM_SYSTEMS": json.dumps({
+            name: {"base_url": str(system.base_url),
+                   "token": system.token.get_secret_value() if system.token else None}
+            for name, system in settings.scim_systems.items()}),
+        "OFFBOARDING_STATE_DIR": str(settings.state_dir),
+        "OFFBOARDING_CLIENT_DATA_ROOT": str(settings.client_data_root),
+        "OFFBOARDING_DOCUMENTS_ROOT": str(settings.documents_root),
+        "OFFBOARDING_TRANSFER_ROOT": str(settings.transfer_root),
+        "OFFBOARDING_ARCHIVE_ROOT": str(settings.archive_root),
+    })
+    return env
+
+
+async def test_the_worker_process_picks_up_an_offboarding_and_stops_cleanly(
+    dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture, scim: object,
+    tmp_path: Path,
+) -> None:
+    address = dev_env.client.service_client.config.target_host
+    log = tmp_path / "worker.log"
+    proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT,
+                            env=_worker_env(settings, address),
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "worker polling" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.1)
+        cf = client_file("termination", scim=scim)  # type: ignore[arg-type]
+        cli = Cli(dev_env.client, settings.task_queue, out=io.StringIO(), as_json=False)
+        wid = await cli.start(cf)
+        handle = dev_env.client.get_workflow_handle(wid)
+        st = await wait_until(handle, waiting_for("settlement-approval"), what="settlement")
+        assert st.step("access-revocation").state == "done"
+        statement = st.statements[-1]
+        await cli.send(wid, "approve-settlement",
+                       ApproveSettlement(by="finance.lead@example.com",
+                                         statement_hash=statement.short_hash))
+        st = await wait_until(handle, waiting_for("data-verification"), what="data")
+        await cli.send(wid, "verify-data", VerifyData(
+            by="mindy@globex.example", checksum=st.data_packages[-1].manifest_sha256))
+        st = await wait_until(handle, lambda s: s.stage == "keep-in-touch", what="keep in touch")
+        assert st.step("farewell").state == "done"
+        [farewell] = [m for m in mail.to("hank@globex.example")
+                      if m.subject.startswith("Closing our engagement")]
+        assert farewell.attachments() == ["closure-report.html"]
+        await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+        result = await dev_env.client.get_workflow_handle(
+            wid, result_type=OffboardingResult).result()
+        assert result.outcome == "cancelled"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    out = log.read_text()
+    assert proc.returncode == 0, out
+    assert "worker stopped" in out

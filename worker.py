@@ -1,0 +1,72 @@
+"""The offboarding worker: runs the workflow and its activities on one task queue.
+
+Connection: Temporal's standard environment configuration (see ``connection.py``).
+Application settings: ``OFFBOARDING_*`` variables (see ``settings.py``).
+SIGINT or SIGTERM stops it gracefully: no new work is taken, running activities get
+``--graceful-seconds`` to finish, and whatever does not finish is retried elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.registry import build_activities
+from connection import connect
+from settings import Settings, SettingsError, load_settings
+from workflows.offboarding import ClientOffboarding
+
+log = logging.getLogger("offboarding.worker")
+
+
+def build_worker(client: Client, settings: Settings, *, graceful_seconds: float = 30) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ClientOffboarding],
+        activities=build_activities(settings),
+        graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
+    )
+
+
+async def run(address: str | None, graceful_seconds: float) -> None:
+    settings = load_settings()
+    client = await connect(address)
+    worker = build_worker(client, settings, graceful_seconds=graceful_seconds)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %r on %s (namespace %s)", settings.task_queue,
+             client.service_client.config.target_host, client.namespace)
+    async with worker:
+        await stop.wait()
+        log.info("stopping: letting running activities finish (up to %ss)", graceful_seconds)
+    log.info("worker stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--address", help="Temporal address; overrides TEMPORAL_ADDRESS")
+    parser.add_argument("--graceful-seconds", type=float, default=30)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run(args.address, args.graceful_seconds))
+    except SettingsError as err:
+        print(f"worker: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

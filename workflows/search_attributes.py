@@ -1,0 +1,32 @@
+"""Custom search attributes: for *finding* offboardings in the Web UI and `list`.
+
+They are stored unencrypted, so they hold no personal data: ids, codes, dates and flags.
+The ``status`` query stays the source of truth; these are eventually consistent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
+
+CLIENT_ID = SearchAttributeKey.for_keyword("OffboardingClientId")
+REASON = SearchAttributeKey.for_keyword("OffboardingReason")
+STAGE = SearchAttributeKey.for_keyword("OffboardingStage")
+WAITING_FOR = SearchAttributeKey.for_keyword("OffboardingWaitingFor")
+CONTRACT_END = SearchAttributeKey.for_datetime("OffboardingContractEnd")
+OVERDUE = SearchAttributeKey.for_bool("OffboardingOverdue")
+SHORT_NOTICE = SearchAttributeKey.for_bool("OffboardingShortNotice")
+
+ALL: list[SearchAttributeKey[Any]] = [
+    CLIENT_ID, REASON, STAGE, WAITING_FOR, CONTRACT_END, OVERDUE, SHORT_NOTICE,
+]
+
+
+def dev_server_flags() -> list[str]:
+    """``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
+    kinds = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "BOOL": "Bool"}
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={kinds[key.indexed_value_type.name]}"]
+    return flags

@@ -1,0 +1,310 @@
+"""The offboarding's bookkeeping: the checklist, and which human messages are acceptable
+when. Pure and deterministic (the caller passes the time), so the workflow can use it
+and tests can exercise every rule without a server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from models.client_file import ClientFile
+from models.messages import (
+    ApproveSettlement,
+    Cancel,
+    CompleteTask,
+    DisputeSettlement,
+    ExtendNotice,
+    MeetingHeld,
+    Message,
+    RecordFeedback,
+    RejectData,
+    Renew,
+    TerminateEarly,
+    VerifyData,
+)
+from models.status import Decision, Feedback, Ignored, ManualTask, OffboardingStatus, Step
+
+STEPS: list[tuple[str, str]] = [
+    ("contract-review", "Contract review"),
+    ("notice", "Notice of contract conclusion"),
+    ("notice-period", "Notice period"),
+    ("review-meeting", "Final review meeting"),
+    ("settlement", "Financial settlement"),
+    ("data-transfer", "Data transfer and verification"),
+    ("access-revocation", "Access revocation"),
+    ("knowledge-transfer", "Knowledge transfer"),
+    ("feedback", "Feedback"),
+    ("archive", "Archive"),
+    ("farewell", "Farewell"),
+    ("data-retention", "Deletion of our copy of the data"),
+    ("keep-in-touch", "Keeping in touch"),
+]
+TASKS: list[tuple[str, str, str]] = [
+    ("terms-met", "Contract terms met", "contract-review"),
+    ("deliverables-addressed", "Outstanding deliverables addressed", "contract-review"),
+    ("end-of-service-terms-confirmed", "End-of-service terms confirmed", "contract-review"),
+    ("handover-session-held", "Handover session held", "knowledge-transfer"),
+]
+BEFORE_SETTLEMENT = ("contract-review", "notice", "notice-period", "review-meeting")
+TERMINATION_SKIPS = ("notice", "notice-period", "review-meeting", "feedback")
+
+
+class Rejected(Exception):
+    """A message that cannot be accepted now; the text says why, for the sender."""
+
+
+@dataclass
+class Pending:
+    """Decisions the workflow has accepted but not yet acted upon."""
+
+    approved: ApproveSettlement | None = None
+    dispute: DisputeSettlement | None = None
+    verified: VerifyData | None = None
+    rejected: RejectData | None = None
+    meeting: MeetingHeld | None = None
+    feedback: RecordFeedback | None = None
+    renew: Renew | None = None
+    terminate: TerminateEarly | None = None
+    extend: ExtendNotice | None = None
+    cancel: Cancel | None = None
+    waits: dict[str, datetime] = field(default_factory=dict)
+
+
+class OffboardingState:
+    def __init__(self, workflow_id: str, client: ClientFile) -> None:
+        self.client = client
+        self.pending = Pending()
+        self.status = OffboardingStatus(
+            workflow_id=workflow_id,
+            client_id=client.client_id,
+            client_name=client.client_name,
+            reason=client.reason,
+            stage="contract-review",
+            contract_end=client.contract.end_date,
+            effective_date=client.termination.effective_date if client.termination else None,
+            steps=[Step(key=k, title=t) for k, t in STEPS],
+            tasks=[ManualTask(key=k, title=t, step=s) for k, t, s in TASKS],
+        )
+
+    # ----- checklist bookkeeping -------------------------------------------------------
+
+    def mark(self, key: str, state: str, now: datetime, detail: str | None = None,
+             by: str | None = None) -> None:
+        step = self.status.step(key)
+        step.state = state  # type: ignore[assignment]
+        step.at = now
+        if detail is not None:
+            step.detail = detail
+        if by is not None:
+            step.by = by
+
+    def enter(self, stage: str, now: datetime, detail: str = "") -> None:
+        self.status.stage = stage
+        if stage in dict(STEPS):
+            self.mark(stage, "active", now, detail)
+
+    def decide(self, now: datetime, action: str, by: str, detail: str) -> None:
+        self.status.decisions.append(Decision(at=now, action=action, by=by, detail=detail))
+
+    def ignore(self, now: datetime, action: str, by: str | None, why: str) -> None:
+        self.status.ignored.append(Ignored(at=now, action=action, by=by, why=why))
+
+    def start_wait(self, what: str, now: datetime, overdue_at: datetime | None) -> None:
+        self.pending.waits[what] = now
+        self._refresh_waits(overdue_at)
+
+    def end_wait(self, what: str) -> None:
+        self.pending.waits.pop(what, None)
+        self._refresh_waits(None)
+
+    def end_all_waits(self) -> None:
+        self.pending.waits.clear()
+        self._refresh_waits(None)
+
+    def _refresh_waits(self, overdue_at: datetime | None) -> None:
+        waits = self.pending.waits
+        self.status.waiting_for = ",".join(sorted(waits)) or None
+        self.status.waiting_since = min(waits.values()) if waits else None
+        if not waits:
+            self.status.overdue_at, self.status.overdue = None, False
+        elif overdue_at is not None:
+            self.status.overdue_at = overdue_at
+
+    def skip_remaining(self, now: datetime, why: str, state: str = "skipped") -> None:
+        for step in self.status.steps:
+            if step.state in ("pending", "active", "waiting"):
+                step.state = state  # type: ignore[assignment]
+                step.at, step.detail = now, why
+
+    def details_markdown(self) -> str:
+        """A short checklist for the Web UI's "current details": done, pending, who must act."""
+        icon = {"done": "[x]", "skipped": "[-]", "cancelled": "[-]"}
+        lines = [f"**Stage:** {self.status.stage}"]
+        if self.status.waiting_for:
+            lines.append(f"**Waiting for:** {self.status.waiting_for}"
+                         + (" (**overdue**)" if self.status.overdue else ""))
+            lines.append(f"**Who must act:** {self.who_must_act()}")
+        lines.append("")
+        for step in self.status.steps:
+            mark = icon.get(step.state, "[ ]")
+            extra = f" - {step.state}" if step.state not in ("pending", "done") else ""
+            lines.append(f"- {mark} {step.title}{extra}")
+        open_tasks = [t.title for t in self.status.tasks if not t.done]
+        if open_tasks:
+            lines.append("")
+            lines.append("Manual items open: " + "; ".join(open_tasks))
+        return "\n".join(lines)
+
+    def who_must_act(self) -> str:
+        who = {
+            "settlement-approval": "finance approver (approve-settlement / dispute-settlement)",
+            "data-verification": "data steward (verify-data / reject-data)",
+            "meeting": "ops (meeting-held)",
+            "feedback": "ops (record-feedback)",
+            "notice-period": "nobody; ops may renew, terminate-early or extend-notice",
+        }
+        waits = self.status.waiting_for.split(",") if self.status.waiting_for else []
+        return "; ".join(who.get(w, w) for w in waits) or "nobody"
+
+    # ----- messages --------------------------------------------------------------------
+
+    def validate(self, name: str, msg: Message) -> None:
+        """Raise Rejected if ``msg`` cannot be accepted now. Reads only."""
+        st = self.status
+        if st.outcome is not None:
+            raise Rejected(f"the offboarding has already ended ({st.outcome})")
+        check = getattr(self, "_check_" + name.replace("-", "_"))
+        check(msg)
+
+    def _in_stage(self, name: str, *stages: str) -> None:
+        if self.status.stage not in stages:
+            raise Rejected(f"{name} is not possible in stage {self.status.stage!r}; "
+                           f"it is accepted in: {', '.join(stages)}")
+
+    def _waiting(self, name: str, what: str) -> None:
+        if what not in self.pending.waits:
+            now_waiting = self.status.waiting_for or "nothing"
+            raise Rejected(f"{name} is not expected now: the offboarding waits for {now_waiting}")
+
+    def _approver(self, role: str, who: str) -> None:
+        allowed = getattr(self.client.approvers, role)
+        if who.lower() not in [a.lower() for a in allowed]:
+            raise Rejected(f"{who} is not a {role.replace('_', ' ')} approver for this client")
+
+    def _current_statement(self, statement_hash: str) -> None:
+        current = self.status.statements[-1] if self.status.statements else None
+        if current is None or not current.hash.startswith(statement_hash):
+            raise Rejected(
+                f"statement {statement_hash[:12]} is not the current statement"
+                + (f" (v{current.version}, {current.hash[:12]})" if current else "")
+            )
+
+    def _check_approve_settlement(self, msg: ApproveSettlement) -> None:
+        self._waiting("approve-settlement", "settlement-approval")
+        self._approver("finance", msg.by)
+        self._current_statement(msg.statement_hash)
+        if self.pending.approved or self.pending.dispute:
+            raise Rejected("a decision on this statement was already recorded")
+
+    def _check_dispute_settlement(self, msg: DisputeSettlement) -> None:
+        self._check_approve_settlement(ApproveSettlement(by=msg.by,
+                                                         statement_hash=msg.statement_hash))
+
+    def _check_verify_data(self, msg: VerifyData) -> None:
+        self._waiting("verify-data", "data-verification")
+        self._approver("data_verification", msg.by)
+        package = self.status.data_packages[-1]
+        if msg.checksum != package.manifest_sha256:
+            raise Rejected(f"checksum {msg.checksum} does not match the manifest of export "
+                           f"{package.attempt}; compute the SHA-256 of manifest.json again")
+        if self.pending.verified or self.pending.rejected:
+            raise Rejected("a decision on this export was already recorded")
+
+    def _check_reject_data(self, msg: RejectData) -> None:
+        self._waiting("reject-data", "data-verification")
+        self._approver("data_verification", msg.by)
+        if self.pending.verified or self.pending.rejected:
+            raise Rejected("a decision on this export was already recorded")
+
+    def _check_complete_task(self, msg: CompleteTask) -> None:
+        task = next((t for t in self.status.tasks if t.key == msg.task), None)
+        if task is None:
+            raise Rejected(f"unknown task {msg.task!r}; tasks are: "
+                           + ", ".join(t.key for t in self.status.tasks))
+        if task.done:
+            raise Rejected(f"task {msg.task} was already completed by {task.by}")
+
+    def _check_meeting_held(self, msg: MeetingHeld) -> None:
+        self._in_stage("meeting-held", "notice-period", "review-meeting")
+        if self.status.reason != "contract_end":
+            raise Rejected("a terminated offboarding has no review meeting")
+        if self.pending.meeting:
+            raise Rejected("the meeting was already recorded")
+
+    def _check_record_feedback(self, msg: RecordFeedback) -> None:
+        self._waiting("record-feedback", "feedback")
+        if msg.nps is None and msg.csat is None and not msg.comment and not msg.internal_note:
+            raise Rejected("record-feedback needs at least one of nps, csat, comment, "
+                           "internal_note")
+
+    def _check_renew(self, msg: Renew) -> None:
+        self._in_stage("renew", "contract-review", "notice", "notice-period")
+        if self.status.reason != "contract_end":
+            raise Rejected("a terminated contract cannot be renewed from here")
+
+    def _check_terminate_early(self, msg: TerminateEarly) -> None:
+        self._in_stage("terminate-early", *BEFORE_SETTLEMENT)
+        if self.status.reason != "contract_end" or self.pending.terminate:
+            raise Rejected("the offboarding is already on the termination path")
+
+    def _check_extend_notice(self, msg: ExtendNotice) -> None:
+        self._in_stage("extend-notice", "contract-review", "notice", "notice-period")
+        if msg.new_end_date <= self.status.contract_end:
+            raise Rejected(f"new_end_date {msg.new_end_date} must be after the current end "
+                           f"date {self.status.contract_end}")
+
+    def _check_cancel(self, msg: Cancel) -> None:
+        if self.pending.cancel:
+            raise Rejected("a cancellation is already under way")
+
+    def apply(self, name: str, msg: Message, now: datetime) -> str:
+        """Record an accepted message; returns what happened, for the sender."""
+        p = self.pending
+        detail: str
+        match msg:
+            case ApproveSettlement():
+                p.approved, detail = msg, f"statement {msg.statement_hash[:12]} approved"
+            case DisputeSettlement():
+                p.dispute = msg
+                detail = f"statement {msg.statement_hash[:12]} disputed: {msg.reason}"
+            case VerifyData():
+                p.verified, detail = msg, f"data verified with checksum {msg.checksum[:12]}"
+            case RejectData():
+                p.rejected, detail = msg, f"data rejected: {msg.reason}"
+            case CompleteTask():
+                task = next(t for t in self.status.tasks if t.key == msg.task)
+                task.done, task.at, task.by, task.note = True, now, msg.by, msg.note
+                detail = f"task {msg.task} completed"
+            case MeetingHeld():
+                p.meeting, detail = msg, "review meeting held"
+                self.status.meeting_notes = msg.notes
+            case RecordFeedback():
+                p.feedback = msg
+                self.status.feedback = Feedback(nps=msg.nps, csat=msg.csat, comment=msg.comment,
+                                                internal_note=msg.internal_note, by=msg.by)
+                detail = f"feedback recorded (NPS {msg.nps}, CSAT {msg.csat})"
+            case Renew():
+                p.renew, detail = msg, "contract renewed"
+            case TerminateEarly():
+                p.terminate, detail = msg, f"early termination: {msg.cause}"
+            case ExtendNotice():
+                p.extend = msg
+                detail = f"end date moved from {self.status.contract_end} to {msg.new_end_date}"
+                self.status.contract_end = msg.new_end_date
+            case Cancel():
+                p.cancel, detail = msg, f"cancel requested: {msg.reason}"
+            case _:
+                raise Rejected(f"unknown message {name}")
+        self.decide(now, name, msg.by, detail)
+        return detail
