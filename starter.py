@@ -332,17 +332,26 @@ async def _dispatch(cli: Cli, args: argparse.Namespace) -> int:
 
 
 async def register_search_attributes(client: Client) -> list[str]:
-    """Idempotent: adds only the attributes the namespace does not have yet."""
+    """Idempotent: adds only the attributes the namespace does not have yet.
+
+    The Java time-skipping test server cannot list them; there, all are added.
+    """
     from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import (
         AddSearchAttributesRequest,
         ListSearchAttributesRequest,
     )
 
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace))
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace))
+        existing = set(listed.custom_attributes)
+    except RPCError as err:
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = set()
     missing = {k.name: IndexedValueType.ValueType(k.indexed_value_type.value)
-               for k in sa.ALL if k.name not in existing.custom_attributes}
+               for k in sa.ALL if k.name not in existing}
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))

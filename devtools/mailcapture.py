@@ -28,7 +28,9 @@ class Captured:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        # A long subject is folded onto a continuation line; like mail clients, drop the
+        # whitespace that unfolding leaves in front.
+        return str(self.message["Subject"]).strip()
 
     @property
     def message_id(self) -> str:

@@ -19,7 +19,7 @@ from models.money import Money
 class StatementLine(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["invoice", "payment", "credit", "refund", "adjustment"]
+    kind: Literal["invoice", "credit", "refund", "adjustment"]
     reference: str
     amount: Money
     """Signed: positive is owed by the client, negative is owed to the client."""
@@ -57,7 +57,7 @@ def compute_statement(
 ) -> Statement:
     """Balance = outstanding invoices - credits - refunds due + adjustments.
 
-    Payments are listed for the record; invoices already carry what was paid on them.
+    Payments appear only as a total: each invoice already carries what was paid on it.
     """
     zero = Decimal("0.00")
     lines: list[StatementLine] = []
@@ -70,8 +70,6 @@ def compute_statement(
                 StatementLine(kind="invoice", reference=inv.number, amount=open_amount, due=inv.due)
             )
     received = sum((p.amount for p in account.payments), zero)
-    for p in account.payments:
-        lines.append(StatementLine(kind="payment", reference=p.reference, amount=zero))
     credits = sum((c.amount for c in account.credits), zero)
     lines += [StatementLine(kind="credit", reference=c.reason, amount=-c.amount)
               for c in account.credits]

@@ -23,6 +23,7 @@ from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
 from devtools.scim import ScimServer
 from settings import ScimSystem, Settings
+from starter import register_search_attributes
 from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ async def ts_env(test_server: str) -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=test_server, data_converter=pydantic_data_converter,
     )
     async with env:
+        await register_search_attributes(env.client)
         yield env
 
 
