@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import io
 import re
 from collections.abc import AsyncIterator
@@ -41,6 +42,7 @@ from settings import Settings
 from starter import Cli, CliError
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for
 
+HISTORIES = Path(__file__).parent / "histories"
 DAY = timedelta(milliseconds=100)
 FAST = Timings(day_length=DAY, settlement_reminder_days=1000, settlement_escalation_days=1000,
                data_reminder_days=1000, data_escalation_days=1000)
@@ -58,9 +60,14 @@ class Run:
         wid = await self.cli.start(cf, timings)
         return self.env.client.get_workflow_handle(wid)
 
-    async def result(self, handle: WorkflowHandle[Any, Any]) -> OffboardingResult:
+    async def result(self, handle: WorkflowHandle[Any, Any],
+                     record_as: str | None = None) -> OffboardingResult:
+        """The run's result; with RECORD_HISTORIES=1, its history is saved for replay tests."""
         typed = self.env.client.get_workflow_handle(handle.id, result_type=OffboardingResult)
         result: OffboardingResult = await typed.result()
+        if record_as and os.environ.get("RECORD_HISTORIES") == "1":
+            history = await handle.fetch_history()
+            (HISTORIES / f"{record_as}.json").write_text(history.to_json())
         return result
 
     def subjects(self, to: str) -> list[str]:
@@ -103,7 +110,7 @@ async def test_contract_end_from_notice_to_check_in(run: Run) -> None:
     st = await wait_until(handle, waiting_for("feedback"))
     await run.cli.send(handle.id, "record-feedback", RecordFeedback(
         by="ops", nps=9, csat=4, comment="Smooth handover", internal_note="Renewal likely"))
-    result = await run.result(handle)
+    result = await run.result(handle, record_as="contract-end")
 
     assert result.outcome == "completed"
     st = result.status
@@ -158,7 +165,7 @@ async def test_renewal_during_the_notice_period_revokes_nothing(run: Run) -> Non
     handle = await run.start(cf)
     await wait_until(handle, waiting_for("notice-period"))
     await run.cli.send(handle.id, "renew", Renew(by="ops", note="Signed for 12 more months"))
-    result = await run.result(handle)
+    result = await run.result(handle, record_as="renewal")
     assert result.outcome == "renewed"
     assert run.subjects(cf.contacts.primary.email)[-1] == \
         f"Your contract {cf.contract.reference} continues"
@@ -192,7 +199,7 @@ async def test_early_termination_from_each_stage_before_settlement(run: Run, sta
     assert "Closing our engagement with Acme Analytics Ltd" in subjects
     assert "How did we do? Two questions about working with us" not in subjects
     await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
-    await run.result(handle)
+    await run.result(handle, record_as=f"termination-from-{stage}")
 
 
 async def test_termination_is_refused_once_settlement_has_started(run: Run) -> None:
@@ -234,7 +241,7 @@ async def test_dispute_reissues_the_statement_and_the_old_one_cannot_be_approved
     assert st.step("settlement").detail == f"statement v2 ({v2.short_hash}) approved"
     assert [d.action for d in st.decisions] == ["dispute-settlement", "approve-settlement"]
     await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
-    await run.result(handle)
+    await run.result(handle, record_as="dispute")
 
 
 async def test_rejected_data_is_exported_again_and_a_wrong_checksum_is_refused(
@@ -255,7 +262,7 @@ async def test_rejected_data_is_exported_again_and_a_wrong_checksum_is_refused(
     st = await wait_until(handle, lambda s: s.step("data-transfer").state == "done")
     assert st.step("data-transfer").detail.startswith("export 2 verified")
     await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
-    await run.result(handle)
+    await run.result(handle, record_as="data-rejection")
 
 
 async def test_an_unknown_approver_is_refused_and_changes_nothing(run: Run) -> None:
@@ -278,7 +285,7 @@ async def test_an_unknown_approver_is_refused_and_changes_nothing(run: Run) -> N
     assert after.ignored[1].why.startswith("malformed payload")
     assert after.step("settlement").state == "waiting" and not after.decisions
     await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
-    await run.result(handle)
+    await run.result(handle, record_as="unknown-approver")
 
 
 async def test_a_second_offboarding_of_the_same_client_is_refused(run: Run) -> None:
@@ -295,7 +302,7 @@ async def test_cancel_stops_cleanly_with_the_reason_recorded(run: Run) -> None:
     handle = await run.start(cf)
     await wait_until(handle, waiting_for("notice-period"))
     await run.cli.send(handle.id, "cancel", Cancel(by="dana", reason="Client file was wrong"))
-    result = await run.result(handle)
+    result = await run.result(handle, record_as="cancel")
     assert result.outcome == "cancelled"
     assert result.status.step("settlement").state == "cancelled"
     assert result.status.step("settlement").detail == "cancelled by dana: Client file was wrong"

@@ -1,0 +1,19 @@
+# The offboarding worker. Configuration comes from the environment: Temporal's standard
+# variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key) and OFFBOARDING_*.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml ./
+COPY workflows ./workflows
+COPY activities ./activities
+COPY models ./models
+COPY devtools ./devtools
+COPY worker.py starter.py settings.py connection.py ./
+RUN pip install --no-cache-dir . && useradd --create-home offboarding \
+    && mkdir -p /data && chown offboarding /data
+USER offboarding
+ENV OFFBOARDING_STATE_DIR=/data/state \
+    OFFBOARDING_CLIENT_DATA_ROOT=/data/client-data \
+    OFFBOARDING_DOCUMENTS_ROOT=/data/documents \
+    OFFBOARDING_TRANSFER_ROOT=/data/transfer \
+    OFFBOARDING_ARCHIVE_ROOT=/data/archive
+CMD ["python", "worker.py"]
