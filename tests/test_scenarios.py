@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import io
+import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
