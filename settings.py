@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from models.status import Timings
 from workflows import TASK_QUEUE
 
 
@@ -32,6 +33,7 @@ class Settings(BaseSettings):
     # `make run` writes data/offboarding.env so the CLI and demo share the worker's settings;
     # real environment variables win over it.
     model_config = SettingsConfigDict(env_prefix="OFFBOARDING_", extra="ignore",
+                                      env_nested_delimiter="__",
                                       env_file=os.environ.get("OFFBOARDING_ENV_FILE",
                                                               "data/offboarding.env"))
 
@@ -48,6 +50,11 @@ class Settings(BaseSettings):
     message_id_domain: str = "offboarding.example.com"
 
     scim_systems: dict[str, ScimSystem] = Field(default_factory=dict)
+
+    timings: Timings = Timings()
+    """Deadlines and reminder periods for new offboardings, e.g.
+    OFFBOARDING_TIMINGS__SETTLEMENT_REMINDER_DAYS=2. The CLI passes them in the workflow
+    input, so a running offboarding keeps the ones it started with."""
 
     state_dir: Path = Path("data")
     """Where the worker keeps its outbox of sent mail (one file per Message-ID)."""

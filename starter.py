@@ -38,7 +38,7 @@ from models.client_file import ClientFile
 from models.loading import InputError, load_client_file, load_model
 from models.messages import MESSAGE_TYPES, Ack, Adjustment, Message
 from models.status import OffboardingInput, OffboardingResult, OffboardingStatus, Timings
-from settings import load_settings
+from settings import SettingsError, load_settings
 from workflows import search_attributes as sa
 from workflows.offboarding import ClientOffboarding, workflow_id_for
 
@@ -56,6 +56,7 @@ class Cli:
         self.out = out
         self.as_json = as_json
         self.console = Console(file=out, width=120, highlight=False)
+        self.timings = Timings()
 
     def emit(self, model: BaseModel | list[Any] | dict[str, Any],
              human: Callable[[], object]) -> None:
@@ -73,7 +74,7 @@ class Cli:
         try:
             await self.client.start_workflow(
                 ClientOffboarding.run,
-                OffboardingInput(client=client_file, timings=timings or Timings()),
+                OffboardingInput(client=client_file, timings=timings or self.timings),
                 id=wid,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -279,10 +280,11 @@ async def run_cli(argv: list[str], client: Client | None = None,
             out.write(f"{args.client_file}: valid ({cf.client_id}, {cf.reason}, "
                       f"ends {cf.contract.end_date})\n")
             return 0
-        task_queue = load_settings().task_queue
-        cli = Cli(client or await connect(args.address), task_queue, out, args.json)
+        settings = load_settings()
+        cli = Cli(client or await connect(args.address), settings.task_queue, out, args.json)
+        cli.timings = settings.timings
         return await _dispatch(cli, args)
-    except (CliError, InputError) as err:
+    except (CliError, InputError, SettingsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 

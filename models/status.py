@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from models.client_file import ClientFile
 from models.records import ArchiveReceipt, DataPackage, EmailReceipt, SystemRevocation
@@ -94,12 +94,12 @@ class OffboardingStatus(BaseModel):
 class Timings(BaseModel):
     """How long people get, in (scaled) days. Defaults follow the usual checklists."""
 
-    meeting_deadline_days: float = 7
-    settlement_reminder_days: float = 3
-    settlement_escalation_days: float = 10
-    data_reminder_days: float = 3
-    data_escalation_days: float = 10
-    feedback_deadline_days: float = 14
+    meeting_deadline_days: float = Field(default=7, gt=0)
+    settlement_reminder_days: float = Field(default=3, gt=0)
+    settlement_escalation_days: float = Field(default=10, gt=0)
+    data_reminder_days: float = Field(default=3, gt=0)
+    data_escalation_days: float = Field(default=10, gt=0)
+    feedback_deadline_days: float = Field(default=14, gt=0)
     day_length: timedelta | None = None
     """None: real calendar days. Set (e.g. 2 seconds) to run a whole offboarding fast
     for a demo, a benchmark or an end-to-end test; every date is then counted in these."""

@@ -121,3 +121,16 @@ async def test_the_worker_process_picks_up_an_offboarding_and_stops_cleanly(
     out = log.read_text()
     assert proc.returncode == 0, out
     assert "worker stopped" in out
+
+
+def test_a_bad_setting_stops_the_worker_with_the_variable_named() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFBOARDING_")}
+    env.update({"OFFBOARDING_SMTP_PORT": "seventy", "OFFBOARDING_SMTP_PASSWORD": "s3cret",
+                "OFFBOARDING_TIMINGS__SETTLEMENT_REMINDER_DAYS": "-1",
+                "OFFBOARDING_ENV_FILE": "/nonexistent"})
+    proc = subprocess.run([sys.executable, "worker.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "OFFBOARDING_SMTP_PORT (smtp_port) = 'seventy'" in proc.stderr
+    assert "OFFBOARDING_TIMINGS (timings.settlement_reminder_days) = '-1'" in proc.stderr
+    assert "s3cret" not in proc.stderr

@@ -116,3 +116,28 @@ async def test_started_after_the_notice_date_sends_at_once_with_short_notice(
         assert "later than the 30 days the contract foresees" in notice.text()
         await handle.signal("cancel", {"by": "ops", "reason": "test over"})
         await ts_env.client.get_workflow_handle(handle.id).result()
+
+
+async def test_a_termination_waits_for_its_effective_date(
+    ts_env: WorkflowEnvironment, settings: Settings, mail: MailCapture, scim: ScimServer,
+) -> None:
+    today = (await ts_env.get_current_time()).date()
+    effective = today + timedelta(days=10)
+    cf = client_file("termination", scim=scim, end_in_days=None,
+                     termination={"cause": "Breach", "effective_date": effective.isoformat()})
+    user = cf.systems[0].users[0]
+    async with new_worker(ts_env.client, settings):
+        handle = await ts_env.client.start_workflow(
+            ClientOffboarding.run, OffboardingInput(client=cf),
+            id=workflow_id_for(cf.client_id), task_queue=settings.task_queue)
+        st = await wait_until(handle, lambda s: s.stage == "awaiting-termination")
+        assert st.effective_date == effective
+        await ts_env.sleep(timedelta(days=9))
+        assert user in scim.users("crm"), "nothing is revoked before the effective date"
+        assert not mail.messages
+        await ts_env.sleep(timedelta(days=1, hours=1))
+        st = await wait_until(handle, waiting_for("settlement-approval"))
+        assert user not in scim.users("crm")
+        assert st.contract_end == effective
+        await handle.signal("cancel", {"by": "ops", "reason": "test over"})
+        await ts_env.client.get_workflow_handle(handle.id).result()

@@ -1,0 +1,113 @@
+"""Activities on their own (``ActivityEnvironment``), against the real SMTP and SCIM servers
+and real directories."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.access import AccessRevoker
+from activities.archive import Archiver
+from activities.email import Mailer
+from devtools.mailcapture import MailCapture
+from devtools.scim import ScimServer
+from models.records import EmailRequest, RevokeRequest
+from settings import Settings
+from tests.helpers import client_file
+from workflows.state import OffboardingState
+
+CONTEXT = {"contact": {"name": "<script>alert(1)</script> & Co"}, "client_name": "Initech",
+           "account_manager": "Client Services"}
+
+
+async def test_html_is_autoescaped_and_text_is_left_as_written(
+    settings: Settings, mail: MailCapture,
+) -> None:
+    req = EmailRequest(workflow_id="wf-1", key="check-in", template="check_in",
+                       to=["a@client.example"], context=CONTEXT)
+    await ActivityEnvironment().run(Mailer(settings).send_email, req)
+    [msg] = mail.messages
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in msg.html()
+    assert "<script>" not in msg.html()
+    assert "Dear <script>alert(1)</script> & Co," in msg.text()
+
+
+async def test_a_retried_send_is_recognised_and_not_sent_twice(
+    settings: Settings, mail: MailCapture,
+) -> None:
+    req = EmailRequest(workflow_id="wf-2", key="farewell", template="check_in",
+                       to=["a@client.example"], context=CONTEXT)
+    mailer = Mailer(settings)
+    first = await ActivityEnvironment().run(mailer.send_email, req)
+    again = await ActivityEnvironment().run(mailer.send_email, req)
+    assert len(mail.messages) == 1
+    assert again.already_sent and again.message_id == first.message_id
+    assert mail.messages[0].message_id == "<farewell.wf-2@offboarding.example.com>"
+
+
+async def test_a_refused_recipient_is_a_permanent_error(
+    settings: Settings, mail: MailCapture,
+) -> None:
+    mail.refuse.add("nobody@client.example")
+    req = EmailRequest(workflow_id="wf-3", key="notice", template="check_in",
+                       to=["nobody@client.example"], context=CONTEXT)
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(Mailer(settings).send_email, req)
+    assert err.value.non_retryable and err.value.type == "RecipientRefused"
+    assert "nobody@client.example" in str(err.value)
+    assert not mail.messages
+
+
+async def test_accounts_are_revoked_and_one_already_gone_counts_as_revoked(
+    settings: Settings, scim: ScimServer,
+) -> None:
+    scim.add_user("crm", "ann-x1")
+    scim.add_user("crm", "bob-x1")
+    req = RevokeRequest(workflow_id="wf-4", system="crm", mode="deactivate",
+                        users=["ann-x1", "bob-x1", "gone-x1"])
+    result = await ActivityEnvironment().run(AccessRevoker(settings).revoke_access, req)
+    assert [(a.user, a.result) for a in result.accounts] == [
+        ("ann-x1", "deactivated"), ("bob-x1", "deactivated"), ("gone-x1", "already-gone")]
+    users = scim.users("crm")
+    assert users["ann-x1"]["active"] is False and users["bob-x1"]["active"] is False
+    deleted = await ActivityEnvironment().run(
+        AccessRevoker(settings).revoke_access,
+        RevokeRequest(workflow_id="wf-4", system="crm", mode="delete", users=["ann-x1"]))
+    assert deleted.accounts[0].result == "deleted" and "ann-x1" not in scim.users("crm")
+
+
+async def test_a_wrong_scim_token_is_a_permanent_error_naming_the_system(
+    settings: Settings, scim: ScimServer,
+) -> None:
+    bad = settings.model_copy(update={"scim_systems": {
+        "crm": settings.scim_systems["crm"].model_copy(update={"token": None})}})
+    req = RevokeRequest(workflow_id="wf-5", system="crm", mode="delete", users=["x"])
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(AccessRevoker(bad).revoke_access, req)
+    assert err.value.non_retryable and err.value.type == "ScimAccessDenied"
+    assert err.value.message == "crm: looking up x was refused (401); check the SCIM token"
+    assert "test-scim-token" not in str(err.value)
+
+
+async def test_an_archive_is_written_once_and_never_overwritten(settings: Settings) -> None:
+    cf = client_file()
+    state = OffboardingState("offboarding-archived", cf)
+    state.mark("archive", "active", datetime(2027, 1, 1, tzinfo=UTC))
+    archiver = Archiver(settings)
+    receipt = await ActivityEnvironment().run(archiver.archive_offboarding, state.status)
+    manifest = json.loads((settings.archive_root / receipt.report).parent.joinpath(
+        "MANIFEST.json").read_text())
+    assert set(manifest) == {"record.json", "closure-report.html"}
+    # A retry of the same archive answers with what is there...
+    again = await ActivityEnvironment().run(archiver.archive_offboarding, state.status)
+    assert again.manifest_sha256 == receipt.manifest_sha256
+    # ...but a different record for the same offboarding is refused, and nothing changes.
+    state.status.contract_end = date(2030, 1, 1)
+    with pytest.raises(ApplicationError, match="already exists with other contents"):
+        await ActivityEnvironment().run(archiver.archive_offboarding, state.status)
+    record = (settings.archive_root / receipt.report).parent / "record.json"
+    assert json.loads(record.read_text())["contract_end"] == cf.contract.end_date.isoformat()
