@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     OFFBOARDING_TIMINGS__SETTLEMENT_REMINDER_DAYS=2. The CLI passes them in the workflow
     input, so a running offboarding keeps the ones it started with."""
 
+    metrics_address: str = "127.0.0.1:9464"
+    """Where the worker serves Prometheus metrics (host:port); empty to turn them off."""
+    log_format: Literal["json", "text"] = "json"
+
     state_dir: Path = Path("data")
     """Where the worker keeps its outbox of sent mail (one file per Message-ID)."""
     client_data_root: Path = Path("data/client-data")

@@ -151,7 +151,7 @@ class Cli:
                 "client_id": attrs.get(sa.CLIENT_ID),
                 "reason": attrs.get(sa.REASON),
                 "stage": attrs.get(sa.STAGE),
-                "waiting_for": attrs.get(sa.WAITING_FOR),
+                "waiting_for": ",".join(attrs.get(sa.WAITING_FOR) or []) or None,
                 "overdue": attrs.get(sa.OVERDUE),
                 "started": wf.start_time.isoformat() if wf.start_time else None,
             })

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from activities.registry import build_activities
 from connection import connect
 from settings import Settings, SettingsError, load_settings
+from telemetry import ApprovalGauges, configure_logging, prometheus_runtime
 from workflows.offboarding import ClientOffboarding
 
 log = logging.getLogger("offboarding.worker")
@@ -36,10 +37,14 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
     )
 
 
-async def run(address: str | None, graceful_seconds: float) -> None:
-    settings = load_settings()
-    client = await connect(address)
+async def run(settings: Settings, address: str | None, graceful_seconds: float) -> None:
+    runtime = prometheus_runtime(settings.metrics_address) if settings.metrics_address else None
+    client = await (connect(address, runtime=runtime) if runtime else connect(address))
     worker = build_worker(client, settings, graceful_seconds=graceful_seconds)
+    gauges = None
+    if runtime is not None:
+        gauges = asyncio.create_task(ApprovalGauges(client, runtime.metric_meter).run())
+        log.info("metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -49,6 +54,8 @@ async def run(address: str | None, graceful_seconds: float) -> None:
     async with worker:
         await stop.wait()
         log.info("stopping: letting running activities finish (up to %ss)", graceful_seconds)
+        if gauges is not None:
+            gauges.cancel()
     log.info("worker stopped")
 
 
@@ -58,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", help="Temporal address; overrides TEMPORAL_ADDRESS")
     parser.add_argument("--graceful-seconds", type=float, default=30)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run(args.address, args.graceful_seconds))
+        settings = load_settings()
     except SettingsError as err:
         print(f"worker: {err}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_format)
+    asyncio.run(run(settings, args.address, args.graceful_seconds))
     return 0
 
 

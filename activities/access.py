@@ -110,9 +110,14 @@ class AccessRevoker:
         results: list[AccountResult] = []
         try:
             async with ScimClient(req.system, system) as scim:
+                revoked = activity.metric_meter().create_counter(
+                    "offboarding_accounts_revoked", "Client accounts deactivated, deleted or "
+                    "found already gone")
                 for n, user in enumerate(req.users, 1):
                     activity.heartbeat(f"{n}/{len(req.users)}")
-                    results.append(await self._revoke_one(scim, user, req.mode))
+                    result = await self._revoke_one(scim, user, req.mode)
+                    revoked.add(1, {"system": req.system, "result": result.result})
+                    results.append(result)
         except httpx.TransportError as err:
             raise ApplicationError(
                 f"{req.system}: could not reach {system.base_url}: {type(err).__name__}",

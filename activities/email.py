@@ -110,6 +110,7 @@ class Mailer:
             return receipt.model_copy(update={"already_sent": True})
         msg = self.render(req)
         s = self.settings
+        meter = activity.metric_meter()
         try:
             await aiosmtplib.send(
                 msg,
@@ -122,23 +123,33 @@ class Mailer:
                 timeout=s.smtp_timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as err:
+            meter.create_counter("offboarding_emails_failed", "Emails refused or failed").add(
+                1, {"template": req.template, "error": "RecipientRefused"})
             refused = ", ".join(r.recipient for r in err.recipients)
             raise ApplicationError(
                 f"the mail server refused {refused}", type="RecipientRefused", non_retryable=True
             ) from None
         except aiosmtplib.SMTPResponseException as err:
             permanent = 500 <= err.code < 600
+            meter.create_counter("offboarding_emails_failed", "Emails refused or failed").add(
+                1, {"template": req.template, "error": f"smtp-{err.code}"})
             raise ApplicationError(
                 f"the mail server answered {err.code} {err.message}",
                 type="SmtpPermanent" if permanent else "SmtpTransient",
                 non_retryable=permanent,
             ) from None
         except (aiosmtplib.SMTPException, OSError) as err:
+            meter.create_counter("offboarding_emails_failed", "Emails refused or failed").add(
+                1, {"template": req.template, "error": "unreachable"})
             # Connection refused, timeouts, TLS trouble: worth retrying with backoff.
             raise ApplicationError(
                 f"could not reach the mail server {s.smtp_host}:{s.smtp_port}: "
                 f"{type(err).__name__}", type="SmtpUnavailable",
             ) from None
+        meter.create_counter("offboarding_emails_sent", "Emails accepted by the SMTP server").add(
+            1, {"template": req.template})
+        activity.logger.info("sent %s to %d recipient(s)", req.key, len(self.recipients(req)),
+                             extra={"step": req.key})
         receipt = EmailReceipt(
             key=req.key, message_id=msg["Message-ID"], to=[*self.recipients(req), *req.cc],
             subject=msg["Subject"], sent_at=datetime.now(UTC),

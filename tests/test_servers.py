@@ -13,16 +13,20 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.email import Mailer
 from devtools.mailcapture import MailCapture
+from devtools.procs import free_port
+from devtools.scim import ScimServer
 from models.messages import ApproveSettlement, Cancel, VerifyData
 from models.records import EmailRequest
 from models.status import OffboardingResult
 from settings import Settings
 from starter import Cli
+from tests.conftest import SCIM_TOKEN
 from tests.helpers import client_file, wait_until, waiting_for
 from tests.infra_workflows import SendOneEmail, SleepForDays
 
@@ -58,7 +62,7 @@ async def test_a_workflow_with_a_real_email_activity_completes_on_the_dev_server
     assert msg.message_id == receipt.message_id == "<hello.infra-check@offboarding.example.com>"
 
 
-def _worker_env(settings: Settings, address: str) -> dict[str, str]:
+def _worker_env(settings: Settings, address: str, metrics_port: int = 0) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
     env.update({
         "TEMPORAL_ADDRESS": address,
@@ -75,30 +79,54 @@ def _worker_env(settings: Settings, address: str) -> dict[str, str]:
         "OFFBOARDING_DOCUMENTS_ROOT": str(settings.documents_root),
         "OFFBOARDING_TRANSFER_ROOT": str(settings.transfer_root),
         "OFFBOARDING_ARCHIVE_ROOT": str(settings.archive_root),
+        "OFFBOARDING_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}" if metrics_port else "",
+        "OFFBOARDING_ENV_FILE": "/nonexistent",
     })
     return env
 
 
-async def test_the_worker_process_picks_up_an_offboarding_and_stops_cleanly(
-    dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture, scim: object,
+def _metrics(port: int) -> dict[str, float]:
+    """The Prometheus exposition as {'name{labels}': value}."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def _sum(samples: dict[str, float], name: str, *labels: str) -> float:
+    return sum(v for k, v in samples.items()
+               if k.split("{")[0] == name and all(label in k for label in labels))
+
+
+async def test_the_worker_process_runs_an_offboarding_with_metrics_and_clean_logs(
+    dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture, scim: ScimServer,
     tmp_path: Path,
 ) -> None:
     address = dev_env.client.service_client.config.target_host
     log = tmp_path / "worker.log"
+    metrics_port = free_port()
     proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT,
-                            env=_worker_env(settings, address),
+                            env=_worker_env(settings, address, metrics_port),
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while "worker polling" not in log.read_text():
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             await asyncio.sleep(0.1)
-        cf = client_file("termination", scim=scim)  # type: ignore[arg-type]
+        cf = client_file("termination", scim=scim)
         cli = Cli(dev_env.client, settings.task_queue, out=io.StringIO(), as_json=False)
         wid = await cli.start(cf)
         handle = dev_env.client.get_workflow_handle(wid)
         st = await wait_until(handle, waiting_for("settlement-approval"), what="settlement")
         assert st.step("access-revocation").state == "done"
+        before = _metrics(metrics_port)
+        assert _sum(before, "offboarding_started", 'reason="termination"') == 1
+        assert _sum(before, "offboarding_accounts_revoked", 'result="deleted"') == 1
+        assert _sum(before, "offboarding_emails_sent") >= 2
+        assert _sum(before, "temporal_workflow_task_execution_latency_count") > 0
         statement = st.statements[-1]
         await cli.send(wid, "approve-settlement",
                        ApproveSettlement(by="finance.lead@example.com",
@@ -115,12 +143,20 @@ async def test_the_worker_process_picks_up_an_offboarding_and_stops_cleanly(
         result = await dev_env.client.get_workflow_handle(
             wid, result_type=OffboardingResult).result()
         assert result.outcome == "cancelled"
+        after = _metrics(metrics_port)
+        assert _sum(after, "offboarding_emails_sent") == len(result.status.emails) > \
+            _sum(before, "offboarding_emails_sent")
+        assert _sum(after, "offboarding_cancelled", 'reason="termination"') == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     out = log.read_text()
     assert proc.returncode == 0, out
-    assert "worker stopped" in out
+    entries = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert entries[-1]["msg"] == "worker stopped"
+    steps = {(e.get("workflow_id"), e.get("step")) for e in entries}
+    assert (wid, "settlement") in steps and (wid, "farewell") in steps
+    assert SCIM_TOKEN not in out and "Dear " not in out, "no secrets, no message bodies"
 
 
 def test_a_bad_setting_stops_the_worker_with_the_variable_named() -> None:

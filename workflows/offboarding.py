@@ -111,9 +111,18 @@ class ClientOffboarding:
 
     # ----- the run ---------------------------------------------------------------------
 
+    def _enter(self, stage: str, now: datetime, detail: str = "") -> None:
+        self.s.enter(stage, now, detail)
+        workflow.logger.info("stage %s", stage, extra={"step": stage})
+
+    def _count(self, name: str, description: str, **attributes: str) -> None:
+        """A counter on the worker's Prometheus endpoint; not counted again on replay."""
+        workflow.metric_meter().create_counter(name, description).add(1, attributes)
+
     @workflow.run
     async def run(self, inp: OffboardingInput) -> OffboardingResult:
         self._publish()
+        self._count("offboarding_started", "Offboardings started", reason=self.client.reason)
         outcome: Outcome = "completed"
         try:
             if self.client.reason == "contract_end":
@@ -134,6 +143,12 @@ class ClientOffboarding:
         self.s.status.outcome = outcome
         self.s.status.stage = outcome
         self._publish()
+        reason = self.s.status.reason
+        if outcome == "cancelled":
+            self._count("offboarding_cancelled", "Offboardings cancelled", reason=reason)
+        else:
+            self._count("offboarding_completed", "Offboardings completed or renewed",
+                        reason=reason, outcome=outcome)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return OffboardingResult(outcome=outcome, summary=self._summary(), status=self.s.status)
 
@@ -142,7 +157,7 @@ class ClientOffboarding:
         await self._contract_review()
 
         # Notice of contract conclusion, notice_days before the end.
-        self.s.enter("notice", workflow.now())
+        self._enter("notice", workflow.now())
         while True:
             notice_date = self.s.status.contract_end - timedelta(days=c.notice_days)
             self._publish()
@@ -163,7 +178,7 @@ class ClientOffboarding:
                     + f"sent for end date {self.s.status.contract_end}")
 
         # Notice period: until the end date, which extend-notice may move.
-        self.s.enter("notice-period", workflow.now())
+        self._enter("notice-period", workflow.now())
         self.s.start_wait("notice-period", workflow.now(), None)
         while True:
             end = self.s.status.contract_end
@@ -181,14 +196,14 @@ class ClientOffboarding:
 
     async def _contract_review(self) -> None:
         c = self.client.contract
-        self.s.enter("contract-review", workflow.now())
+        self._enter("contract-review", workflow.now())
         open_items = "; ".join(c.outstanding_deliverables) or "none"
         self.s.mark("contract-review", "done", workflow.now(),
                     f"{len(c.services)} services reviewed; outstanding deliverables: {open_items}")
         self._check_interrupts()
 
     async def _review_meeting(self) -> None:
-        self.s.enter("review-meeting", workflow.now())
+        self._enter("review-meeting", workflow.now())
         if self.s.pending.meeting is None:
             base = self._today()
             dates = [(base + timedelta(days=d)).isoformat() for d in (2, 3, 5)]
@@ -219,13 +234,13 @@ class ClientOffboarding:
         if self.s.status.step("contract-review").state == "pending":
             await self._contract_review()
         if effective and self._at(effective) > workflow.now():
-            self.s.enter("awaiting-termination", workflow.now())
+            self._enter("awaiting-termination", workflow.now())
             self._publish()
             await self._sleep_until(self._at(effective), f"termination effective {effective}",
                                     lambda: self.s.pending.cancel is not None)
             self._check_interrupts()
         self.s.status.contract_end = effective or self._today()
-        self.s.enter("termination", workflow.now())
+        self._enter("termination", workflow.now())
         # Access ends at once; settlement and data transfer then run side by side.
         await self._access_revocation()
         await asyncio.gather(self._settlement(), self._data_transfer())
@@ -245,7 +260,7 @@ class ClientOffboarding:
 
     async def _settlement(self) -> None:
         p, t = self.s.pending, self.inp.timings
-        self.s.enter("settlement", workflow.now())
+        self._enter("settlement", workflow.now())
         adjustments: list[Adjustment] = []
         while True:
             version = len(self.s.status.statements) + 1
@@ -284,7 +299,7 @@ class ClientOffboarding:
 
     async def _data_transfer(self) -> None:
         p, t = self.s.pending, self.inp.timings
-        self.s.enter("data-transfer", workflow.now())
+        self._enter("data-transfer", workflow.now())
         data_sets = [(d.name, d.path) for d in self.client.data_sets]
         if not data_sets:
             self.s.mark("data-transfer", "skipped", workflow.now(), "no client data sets listed")
@@ -347,7 +362,7 @@ class ClientOffboarding:
     # ----- access ----------------------------------------------------------------------
 
     async def _access_revocation(self) -> None:
-        self.s.enter("access-revocation", workflow.now())
+        self._enter("access-revocation", workflow.now())
         self._publish()
         wid = workflow.info().workflow_id
         calls = [
@@ -386,7 +401,7 @@ class ClientOffboarding:
     # ----- knowledge, feedback, archive, farewell, check-in ----------------------------
 
     async def _knowledge_transfer(self) -> None:
-        self.s.enter("knowledge-transfer", workflow.now())
+        self._enter("knowledge-transfer", workflow.now())
         docs = self.client.documents
         if docs:
             await self._email("knowledge-transfer", "knowledge_transfer",
@@ -397,7 +412,7 @@ class ClientOffboarding:
                     f"{len(docs)} document(s) sent; handover session is a manual item")
 
     async def _feedback(self) -> None:
-        self.s.enter("feedback", workflow.now())
+        self._enter("feedback", workflow.now())
         await self._email("feedback-survey", "feedback_survey",
                           [self.client.contacts.primary.email])
         deadline = workflow.now() + self._days(self.inp.timings.feedback_deadline_days)
@@ -416,7 +431,7 @@ class ClientOffboarding:
                         by=fb.by)
 
     async def _archive_and_farewell(self) -> None:
-        self.s.enter("archive", workflow.now())
+        self._enter("archive", workflow.now())
         self._publish()
         receipt = await workflow.execute_activity_method(
             Archiver.archive_offboarding, self.s.status,
@@ -426,14 +441,14 @@ class ClientOffboarding:
         self.s.status.archive = receipt
         self.s.mark("archive", "done", workflow.now(),
                     f"{len(receipt.files)} files, manifest {receipt.manifest_sha256[:12]}")
-        self.s.enter("farewell", workflow.now())
+        self._enter("farewell", workflow.now())
         await self._email("farewell", "farewell", [self.client.contacts.primary.email],
                           attachments=[Attachment(root="archive", path=receipt.report)],
                           extra={"termination": self.s.status.reason == "termination"})
         self.s.mark("farewell", "done", workflow.now(), "sent with the closure report")
 
     async def _keep_in_touch(self) -> None:
-        self.s.enter("keep-in-touch", workflow.now())
+        self._enter("keep-in-touch", workflow.now())
         when = workflow.now() + self._days(self.client.follow_up_days)
         self.s.mark("keep-in-touch", "waiting", workflow.now(),
                     f"check-in on {self._as_date(when)}")
@@ -563,11 +578,14 @@ class ClientOffboarding:
 
     def _publish(self) -> None:
         st = self.s.status
+        waits = st.waiting_for.split(",") if st.waiting_for else []
         workflow.upsert_search_attributes([
             sa.CLIENT_ID.value_set(st.client_id),
             sa.REASON.value_set(st.reason),
             sa.STAGE.value_set(st.stage),
-            sa.WAITING_FOR.value_set(st.waiting_for or "nothing"),
+            sa.WAITING_FOR.value_set(waits),
+            sa.WAITING_SINCE.value_set(st.waiting_since) if st.waiting_since
+            else sa.WAITING_SINCE.value_unset(),
             sa.CONTRACT_END.value_set(datetime.combine(st.contract_end, time(0), tzinfo=UTC)),
             sa.OVERDUE.value_set(st.overdue),
             sa.SHORT_NOTICE.value_set(st.short_notice),

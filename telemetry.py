@@ -1,0 +1,111 @@
+"""What the worker tells operators: Prometheus metrics and structured logs.
+
+Metrics: the SDK's own (task latencies, failures, pollers...) through the runtime's
+Prometheus exporter, and ours on the same endpoint: offboardings started and ended by
+reason and outcome (from the workflow, replay-safe), emails sent and failed and accounts
+revoked (from activities), and pending approvals with the age of the oldest (from
+visibility, refreshed by the worker).
+
+Logs: one JSON object per line with the workflow id, run id, activity and step when there
+are some; message bodies and credentials are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import MetricMeter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from workflows import search_attributes as sa
+
+APPROVAL_KINDS = ("settlement-approval", "data-verification")
+
+
+def prometheus_runtime(bind_address: str) -> Runtime:
+    return Runtime(telemetry=TelemetryConfig(
+        metrics=PrometheusConfig(bind_address=bind_address, durations_as_seconds=True)))
+
+
+class ApprovalGauges:
+    """Counts offboardings waiting on people, and for how long the oldest has waited.
+
+    A gauge across all workflows cannot come from any one workflow, so the worker reads
+    visibility every ``every`` seconds. With several workers each reports the same value.
+    """
+
+    def __init__(self, client: Client, meter: MetricMeter, every: float = 15.0) -> None:
+        self.client = client
+        self.every = every
+        self.pending = meter.create_gauge(
+            "offboarding_approvals_pending", "Offboardings waiting for a decision")
+        self.oldest = meter.create_gauge(
+            "offboarding_approval_oldest_age_seconds",
+            "How long the longest-waiting decision has waited", "s")
+
+    async def refresh(self) -> None:
+        now = datetime.now(UTC)
+        for kind in APPROVAL_KINDS:
+            query = (f'WorkflowType = "ClientOffboarding" AND ExecutionStatus = "Running" '
+                     f'AND {sa.WAITING_FOR.name} = "{kind}"')
+            count, oldest = 0, 0.0
+            async for wf in self.client.list_workflows(query):
+                count += 1
+                since = wf.typed_search_attributes.get(sa.WAITING_SINCE)
+                if since is not None:
+                    oldest = max(oldest, (now - since).total_seconds())
+            self.pending.with_additional_attributes({"kind": kind}).set(count)
+            self.oldest.with_additional_attributes({"kind": kind}).set(int(oldest))
+
+    async def run(self) -> None:
+        log = logging.getLogger("offboarding.metrics")
+        while True:
+            try:
+                await self.refresh()
+            except Exception as err:  # visibility hiccups must not stop the worker
+                log.warning("could not refresh approval gauges: %s", type(err).__name__)
+            await asyncio.sleep(self.every)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with Temporal's context lifted to top-level fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        wf = getattr(record, "temporal_workflow", None)
+        if isinstance(wf, dict):
+            entry["workflow_id"] = wf.get("workflow_id")
+            entry["run_id"] = wf.get("run_id")
+        act = getattr(record, "temporal_activity", None)
+        if isinstance(act, dict):
+            entry["workflow_id"] = act.get("workflow_id")
+            entry["activity"] = act.get("activity_type")
+            entry["attempt"] = act.get("attempt")
+        step = getattr(record, "step", None)
+        if step:
+            entry["step"] = step
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["error"] = record.exc_info[0].__name__
+        return json.dumps(entry)
+
+
+def configure_logging(fmt: str) -> None:
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # httpx logs every request URL at INFO; keep it for warnings only.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
