@@ -18,9 +18,11 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
@@ -37,7 +39,7 @@ from connection import connect
 from models.client_file import ClientFile
 from models.loading import InputError, load_client_file, load_model
 from models.messages import MESSAGE_TYPES, Ack, Adjustment, Message
-from models.status import OffboardingInput, OffboardingResult, OffboardingStatus, Timings
+from models.status import OffboardingInput, OffboardingResult, OffboardingStatus, Step, Timings
 from settings import SettingsError, load_settings
 from workflows import search_attributes as sa
 from workflows.offboarding import ClientOffboarding, workflow_id_for
@@ -56,6 +58,8 @@ class Cli:
         self.out = out
         self.as_json = as_json
         self.console = Console(file=out, width=120, highlight=False)
+        # Progress goes to stderr, so --json output on stdout stays parseable.
+        self.progress_console = Console(stderr=True, highlight=False)
         self.timings = Timings()
 
     def emit(self, model: BaseModel | list[Any] | dict[str, Any],
@@ -131,6 +135,61 @@ class Cli:
         for i in st.ignored:
             c.print(f"[yellow]ignored[/yellow] {i.action} by {i.by or '?'}: {i.why}")
 
+    async def follow(self, wid: str, on_change: Callable[[OffboardingStatus, list[Step]], Any],
+                     every: float = 1.0) -> OffboardingStatus:
+        """Poll the status until the offboarding ends, calling back with the changed steps."""
+        seen: dict[str, tuple[str, str]] = {}
+        while True:
+            st = await self.status(wid)
+            changed = [s for s in st.steps if seen.get(s.key) != (s.state, s.detail)]
+            seen.update({s.key: (s.state, s.detail) for s in st.steps})
+            if changed:
+                await _maybe_await(on_change(st, changed))
+            if st.outcome:
+                return st
+            await asyncio.sleep(every)
+
+    def narrate(self, st: OffboardingStatus, changed: list[Step]) -> None:
+        if self.as_json:
+            for s in changed:
+                self.out.write(json.dumps({"workflow_id": st.workflow_id, "stage": st.stage,
+                                           "waiting_for": st.waiting_for,
+                                           **s.model_dump(mode="json")}) + "\n")
+            self.out.flush()
+            return
+        for s in changed:
+            if s.state != "pending":
+                self.console.print(f"  {s.title:<34} {s.state:<9} {s.detail}")
+        if st.outcome:
+            self.console.print(f"[bold]{st.outcome}[/bold]: {len(st.emails)} emails sent")
+
+    async def start_many(self, files: list[Path]) -> list[dict[str, Any]]:
+        """Validate every file first (so a typo starts nothing), then start each."""
+        problems: list[str] = []
+        loaded: list[tuple[Path, ClientFile]] = []
+        for path in files:
+            try:
+                loaded.append((path, load_client_file(path)))
+            except InputError as err:
+                problems.append(str(err))
+        if problems:
+            raise CliError(f"{len(problems)} of {len(files)} client files are not valid; "
+                           "nothing was started:\n" + "\n".join(problems))
+        results: list[dict[str, Any]] = []
+        with Progress(TextColumn("starting"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=self.progress_console,
+                      transient=True) as bar:
+            task = bar.add_task("start", total=len(loaded))
+            for path, cf in loaded:
+                try:
+                    wid = await self.start(cf)
+                    results.append({"file": str(path), "workflow_id": wid, "started": True})
+                except CliError as err:
+                    results.append({"file": str(path), "workflow_id": None, "started": False,
+                                    "error": str(err)})
+                bar.advance(task)
+        return results
+
     async def list(self, stage: str | None, waiting_for: str | None, overdue: bool,
                    include_closed: bool) -> list[dict[str, Any]]:
         query = 'WorkflowType = "ClientOffboarding"'
@@ -143,18 +202,12 @@ class Cli:
         if overdue:
             query += f" AND {sa.OVERDUE.name} = true"
         rows: list[dict[str, Any]] = []
-        async for wf in self.client.list_workflows(query):
-            attrs = wf.typed_search_attributes
-            rows.append({
-                "workflow_id": wf.id,
-                "status": wf.status.name if wf.status else "?",
-                "client_id": attrs.get(sa.CLIENT_ID),
-                "reason": attrs.get(sa.REASON),
-                "stage": attrs.get(sa.STAGE),
-                "waiting_for": ",".join(attrs.get(sa.WAITING_FOR) or []) or None,
-                "overdue": attrs.get(sa.OVERDUE),
-                "started": wf.start_time.isoformat() if wf.start_time else None,
-            })
+        now = datetime.now(UTC)
+        with self.progress_console.status("listing offboardings...") as spinner:
+            async for wf in self.client.list_workflows(query):
+                rows.append(_row(wf, now))
+                if len(rows) % 100 == 0:
+                    spinner.update(f"listing offboardings... {len(rows)} so far")
         return rows
 
     # ----- acting ------------------------------------------------------------------------
@@ -172,6 +225,28 @@ class Cli:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise CliError(f"no running offboarding with id {wid}") from None
             raise
+
+
+def _row(wf: WorkflowExecution, now: datetime) -> dict[str, Any]:
+    attrs = wf.typed_search_attributes
+    age = now - wf.start_time if wf.start_time else None
+    return {
+        "workflow_id": wf.id,
+        "status": wf.status.name if wf.status else "?",
+        "client_id": attrs.get(sa.CLIENT_ID),
+        "reason": attrs.get(sa.REASON),
+        "stage": attrs.get(sa.STAGE),
+        "waiting_for": ",".join(attrs.get(sa.WAITING_FOR) or []) or None,
+        "overdue": bool(attrs.get(sa.OVERDUE)),
+        "short_notice": bool(attrs.get(sa.SHORT_NOTICE)),
+        "started": wf.start_time.isoformat() if wf.start_time else None,
+        "age_days": round(age.total_seconds() / 86400, 1) if age else None,
+    }
+
+
+async def _maybe_await(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value
 
 
 def _initial_attributes(cf: ClientFile) -> TypedSearchAttributes:
@@ -214,9 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("start", help="start an offboarding from a client file")
-    s.add_argument("--client-file", type=Path, required=True)
+    s = sub.add_parser("start", help="start an offboarding from a client file (or a folder)")
+    source = s.add_mutually_exclusive_group(required=True)
+    source.add_argument("--client-file", type=Path)
+    source.add_argument("--client-dir", type=Path,
+                        help="start one offboarding per *.yaml / *.json file in a folder")
     s.add_argument("--wait", action="store_true", help="wait for the result")
+    w = sub.add_parser("watch", help="follow one offboarding live until it ends")
+    w.add_argument("workflow_id")
+    w.add_argument("--every", type=float, default=1.0, help="seconds between looks")
     v = sub.add_parser("validate", help="check a client file without starting anything")
     v.add_argument("client_file", type=Path)
     st = sub.add_parser("status", help="the checklist of one offboarding")
@@ -291,6 +372,22 @@ async def run_cli(argv: list[str], client: Client | None = None,
 
 async def _dispatch(cli: Cli, args: argparse.Namespace) -> int:
     cmd = args.command
+    if cmd == "start" and args.client_dir:
+        files = sorted(p for p in args.client_dir.glob("*")
+                       if p.suffix in (".yaml", ".yml", ".json"))
+        if not files:
+            raise CliError(f"{args.client_dir} holds no .yaml or .json client files")
+        results = await cli.start_many(files)
+
+        def report() -> None:
+            for r in results:
+                cli.out.write(f"started {r['workflow_id']}  ({r['file']})\n" if r["started"]
+                              else f"NOT started: {r['file']}: {r['error']}\n")
+        cli.emit(results, report)
+        return 0 if all(r["started"] for r in results) else 1
+    if cmd == "watch":
+        await cli.follow(args.workflow_id, cli.narrate, every=args.every)
+        return 0
     if cmd == "start":
         cf = load_client_file(args.client_file)
         wid = await cli.start(cf)
@@ -310,12 +407,15 @@ async def _dispatch(cli: Cli, args: argparse.Namespace) -> int:
         rows = await cli.list(args.stage, args.waiting_for, args.overdue, args.all)
 
         def table() -> None:
-            t = Table("workflow", "status", "reason", "stage", "waiting for", "overdue", "started")
+            t = Table("workflow", "status", "reason", "stage", "waiting for", "flags",
+                      "age (days)")
             for r in rows:
+                flags = " ".join(f for f, on in (("OVERDUE", r["overdue"]),
+                                                 ("short-notice", r["short_notice"])) if on)
                 t.add_row(r["workflow_id"], r["status"], r["reason"] or "", r["stage"] or "",
-                          r["waiting_for"] or "", "yes" if r["overdue"] else "",
-                          (r["started"] or "")[:16])
+                          r["waiting_for"] or "", flags, f"{r['age_days']}")
             cli.console.print(t)
+            cli.out.write(f"{len(rows)} offboarding(s)\n")
         cli.emit(rows, table)
         return 0
     if cmd == "setup":

@@ -4,7 +4,6 @@ printing each command it sends so you can send them yourself next time."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import shutil
 from datetime import date, datetime, timedelta
@@ -24,7 +23,7 @@ from models.messages import (
     RecordFeedback,
     VerifyData,
 )
-from models.status import OffboardingStatus, Timings
+from models.status import OffboardingStatus, Step, Timings
 from settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -85,61 +84,56 @@ async def run_demo(cli: Cli, day_seconds: float, *, manual: bool) -> int:
     say = cli.console.print
     say(f"[bold]started {wid}[/bold]: one contract day lasts {day_seconds}s")
     say(f"watch it in the Web UI: http://localhost:8233/namespaces/default/workflows/{wid}")
-    seen: dict[str, str] = {}
-    acted: set[str] = set()
-    while True:
-        st = await cli.status(wid)
-        for step in st.steps:
-            if seen.get(step.key) != step.state:
-                seen[step.key] = step.state
-                if step.state != "pending":
-                    say(f"  {step.title:<34} {step.state:<9} {step.detail}")
-        if st.outcome:
-            say(f"[bold]{st.outcome}[/bold]: {len(st.emails)} emails sent, "
-                f"mail captured under {settings.state_dir / 'mail'}")
-            return 0
-        if not manual:
-            await _play_humans(cli, st, acted)
-        await asyncio.sleep(0.3)
+    done: set[str] = set()
+
+    async def on_change(st: OffboardingStatus, changed: list[Step]) -> None:
+        cli.narrate(st, changed)
+        if not manual and not st.outcome:
+            await _play_humans(cli, st, done)
+
+    await cli.follow(wid, on_change, every=0.3)
+    say(f"the mail went to {settings.smtp_host}:{settings.smtp_port} "
+        "(under make run: data/mail/, one .eml per message)")
+    return 0
 
 
-async def _play_humans(cli: Cli, st: OffboardingStatus, acted: set[str]) -> None:
+def _next_decision(st: OffboardingStatus) -> tuple[str, str, Message, str] | None:
+    """What a person would do now: (key to do it once, action, message, CLI flags)."""
     waits = (st.waiting_for or "").split(",")
-    wid = st.workflow_id
     finance = "finance.lead@example.com"
     steward = "tom.becker@acme-analytics.example"
-    action: tuple[str, Message, str] | None = None
-    if "meeting" in waits and "meeting" not in acted:
-        action = ("meeting-held", MeetingHeld(by="ops", notes="Reviewed KPIs; client happy"),
-                  "--by ops --notes 'Reviewed KPIs; client happy'")
-    elif "settlement-approval" in waits:
+    if "meeting" in waits:
+        return ("meeting", "meeting-held", MeetingHeld(by="ops", notes="Reviewed KPIs"),
+                "--by ops --notes 'Reviewed KPIs'")
+    if "settlement-approval" in waits:
         stmt = st.statements[-1]
         if stmt.version == 1:
-            action = ("dispute-settlement", DisputeSettlement(
+            return (f"statement-{stmt.version}", "dispute-settlement", DisputeSettlement(
                 by=finance, statement_hash=stmt.short_hash, reason="Late fee waived",
                 adjustments=[Adjustment(description="Waived late fee", amount="-150.00")]),
                 f"--by {finance} --statement {stmt.short_hash} --reason 'Late fee waived' "
                 "--adjust 'Waived late fee=-150.00'")
-        else:
-            action = ("approve-settlement", ApproveSettlement(
-                by=finance, statement_hash=stmt.short_hash),
+        return (f"statement-{stmt.version}", "approve-settlement",
+                ApproveSettlement(by=finance, statement_hash=stmt.short_hash),
                 f"--by {finance} --statement {stmt.short_hash}")
-    elif "data-verification" in waits:
+    if "data-verification" in waits:
         pkg = st.data_packages[-1]
         checksum = hashlib.sha256((Path(pkg.location) / "manifest.json").read_bytes()).hexdigest()
-        action = ("verify-data", VerifyData(by=steward, checksum=checksum),
-                  f"--by {steward} --checksum {checksum}")
-    elif "feedback" in waits and "feedback" not in acted:
-        action = ("record-feedback", RecordFeedback(by="ops", nps=9, csat=5,
-                                                    comment="Great partnership"),
-                  "--by ops --nps 9 --csat 5 --comment 'Great partnership'")
-    if action is None:
+        return (f"export-{pkg.attempt}", "verify-data", VerifyData(by=steward, checksum=checksum),
+                f"--by {steward} --checksum {checksum}")
+    if "feedback" in waits:
+        return ("feedback", "record-feedback",
+                RecordFeedback(by="ops", nps=9, csat=5, comment="Great partnership"),
+                "--by ops --nps 9 --csat 5 --comment 'Great partnership'")
+    return None
+
+
+async def _play_humans(cli: Cli, st: OffboardingStatus, done: set[str]) -> None:
+    decision = _next_decision(st)
+    if decision is None or decision[0] in done:
         return
-    name, msg, flags = action
-    key = f"{name}:{len(st.statements)}:{len(st.data_packages)}"
-    if key in acted:
-        return
-    acted.update({key, name.split("-")[0] if name != "record-feedback" else "feedback"})
-    cli.console.print(f"  [cyan]> python starter.py {name} {wid} {flags}[/cyan]")
-    ack = await cli.send(wid, name, msg)
+    key, action, msg, flags = decision
+    done.add(key)
+    cli.console.print(f"  [cyan]> python starter.py {action} {st.workflow_id} {flags}[/cyan]")
+    ack = await cli.send(st.workflow_id, action, msg)
     cli.console.print(f"    accepted: {ack.detail}")

@@ -1,0 +1,134 @@
+"""The ops CLI against the dev server: what a person sees and what scripts parse."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from temporalio.testing import WorkflowEnvironment
+
+from devtools.mailcapture import MailCapture
+from devtools.scim import ScimServer
+from settings import Settings
+from starter import run_cli
+from tests.helpers import client_file, new_worker, wait_until, waiting_for
+
+
+@pytest.fixture
+async def worker(dev_env: WorkflowEnvironment, settings: Settings,
+                 monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """A worker on the test's settings, and the CLI configured through the environment
+    the same way (``OFFBOARDING_*``), as ops would run it."""
+    monkeypatch.setenv("OFFBOARDING_ENV_FILE", "/nonexistent")
+    monkeypatch.setenv("OFFBOARDING_TASK_QUEUE", settings.task_queue)
+    monkeypatch.setenv("OFFBOARDING_TIMINGS__DAY_LENGTH", "PT0.1S")
+    monkeypatch.setenv("OFFBOARDING_TIMINGS__SETTLEMENT_ESCALATION_DAYS", "2")
+    monkeypatch.setenv("OFFBOARDING_TIMINGS__SETTLEMENT_REMINDER_DAYS", "1000")
+    for name in ("smtp_host", "smtp_port", "ops_email", "client_data_root", "documents_root",
+                 "transfer_root", "archive_root", "state_dir"):
+        monkeypatch.setenv(f"OFFBOARDING_{name.upper()}", str(getattr(settings, name)))
+    monkeypatch.setenv("OFFBOARDING_SCIM_SYSTEMS", json.dumps({
+        k: {"base_url": str(v.base_url), "token": v.token.get_secret_value() if v.token else None}
+        for k, v in settings.scim_systems.items()}))
+    async with new_worker(dev_env.client, settings):
+        yield
+
+
+async def cli(env: WorkflowEnvironment, *argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = await run_cli(list(argv), client=env.client, out=out)
+    return code, out.getvalue()
+
+
+def write_client(folder: Path, scim: ScimServer, **changes: Any) -> Path:
+    cf = client_file(end_in_days=32, scim=scim, **changes)
+    path = folder / f"{cf.client_id}.yaml"
+    path.write_text(yaml.safe_dump(cf.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+async def test_list_overdue_finds_an_approval_past_its_deadline(
+    dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
+    mail: MailCapture,
+) -> None:
+    path = write_client(tmp_path, scim)
+    code, out = await cli(dev_env, "--json", "start", "--client-file", str(path))
+    wid = json.loads(out)["workflow_id"]
+    handle = dev_env.client.get_workflow_handle(wid)
+    await wait_until(handle, lambda s: s.overdue, what="overdue settlement")
+    for _ in range(100):  # visibility is eventually consistent
+        code, out = await cli(dev_env, "--json", "list", "--overdue")
+        rows = json.loads(out)
+        if any(r["workflow_id"] == wid for r in rows):
+            break
+        await asyncio.sleep(0.1)
+    [row] = [r for r in rows if r["workflow_id"] == wid]
+    assert row["overdue"] and row["waiting_for"] == "settlement-approval"
+    assert row["stage"] == "settlement" and row["status"] == "RUNNING"
+    code, out = await cli(dev_env, "list", "--waiting-for", "settlement-approval")
+    assert wid in out and "OVERDUE" in out
+    code, out = await cli(dev_env, "status", wid)
+    assert code == 0 and "OVERDUE" in out and "Financial settlement" in out
+    [alert] = mail.to("ops@services.example")
+    assert wid in alert.text()
+    await cli(dev_env, "cancel", wid, "--by", "ops", "--reason", "test over")
+
+
+async def test_batch_start_validates_every_file_first(
+    dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good = [write_client(tmp_path, scim) for _ in range(3)]
+    bad = tmp_path / "zz-bad.yaml"
+    bad.write_text(good[0].read_text().replace("notice_days: 30", "notice_days: 3"))
+    code, _ = await cli(dev_env, "start", "--client-dir", str(tmp_path))
+    assert code == 1
+    assert "1 of 4 client files are not valid; nothing was started" in capsys.readouterr().err
+    assert not [wf async for wf in dev_env.client.list_workflows(
+        " OR ".join(f'WorkflowId = "offboarding-{p.stem}"' for p in good))]
+    bad.unlink()
+    code, out = await cli(dev_env, "--json", "start", "--client-dir", str(tmp_path))
+    results = json.loads(out)
+    assert code == 0 and [r["started"] for r in results] == [True, True, True]
+    code, out = await cli(dev_env, "start", "--client-dir", str(tmp_path))
+    assert code == 1 and out.count("NOT started") == 3 and "already being offboarded" in out
+    for r in results:
+        await cli(dev_env, "cancel", r["workflow_id"], "--by", "ops", "--reason", "test over")
+
+
+async def test_watch_follows_an_offboarding_until_it_ends(
+    dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
+    mail: MailCapture,
+) -> None:
+    path = write_client(tmp_path, scim)
+    code, out = await cli(dev_env, "--json", "start", "--client-file", str(path))
+    wid = json.loads(out)["workflow_id"]
+    watcher = asyncio.create_task(cli(dev_env, "--json", "watch", wid, "--every", "0.1"))
+    await wait_until(dev_env.client.get_workflow_handle(wid), waiting_for("notice-period"))
+    code, out = await cli(dev_env, "renew", wid, "--by", "ops")
+    assert code == 0 and out == "accepted: contract renewed (stage notice-period)\n"
+    code, out = await asyncio.wait_for(watcher, 30)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert any(line["key"] == "notice" and line["state"] == "done" for line in lines)
+    assert lines[-1]["stage"] == "renewed"
+    assert {line["key"] for line in lines if line["state"] == "skipped"} >= {"settlement"}
+
+
+async def test_the_demo_completes_a_whole_offboarding(
+    dev_env: WorkflowEnvironment, worker: None, mail: MailCapture, settings: Settings,
+) -> None:
+    code, out = await cli(dev_env, "demo", "--day-seconds", "0.05")
+    assert code == 0, out
+    assert "> python starter.py dispute-settlement" in out
+    assert "> python starter.py approve-settlement" in out
+    assert "completed: 11 emails sent" in out
+    assert [m.subject for m in mail.to("ap@acme-analytics.example")][1:] == [
+        "Final settlement statement v1 for Acme Analytics Ltd",
+        "Final settlement statement v2 for Acme Analytics Ltd",
+        "Our financial relationship is settled"]
