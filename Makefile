@@ -5,13 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint venv servers demo clean
+.PHONY: run test lint venv test-tools demo clean
 
 run: venv
 	@scripts/ensure-temporal-cli.sh >/dev/null
 	$(BIN)/python -m devtools.run
 
-test: venv servers lint
+test: venv test-tools lint
 	$(BIN)/pytest
 
 lint: venv
@@ -26,9 +26,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $@
 
-servers:
+test-tools:
 	@scripts/ensure-temporal-cli.sh >/dev/null
 	@scripts/ensure-test-server.sh >/dev/null
+	@scripts/ensure-compose-schema.sh >/dev/null
+	@scripts/ensure-chromium.sh >/dev/null
 
 demo: venv
 	$(BIN)/python starter.py demo

@@ -58,10 +58,15 @@ async def ts_env(test_server: str) -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture(scope="session")
-async def dev_env(temporal_cli: str) -> AsyncIterator[WorkflowEnvironment]:
+def dev_ui_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+async def dev_env(temporal_cli: str, dev_ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli, data_converter=pydantic_data_converter,
-        search_attributes=sa.ALL, ui=False,
+        search_attributes=sa.ALL, ui=True, ui_port=dev_ui_port,
     )
     async with env:
         yield env

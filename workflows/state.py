@@ -139,22 +139,20 @@ class OffboardingState:
 
     def details_markdown(self) -> str:
         """A short checklist for the Web UI's "current details": done, pending, who must act."""
-        icon = {"done": "[x]", "skipped": "[-]", "cancelled": "[-]"}
-        lines = [f"**Stage:** {self.status.stage}"]
-        if self.status.waiting_for:
-            lines.append(f"**Waiting for:** {self.status.waiting_for}"
-                         + (" (**overdue**)" if self.status.overdue else ""))
-            lines.append(f"**Who must act:** {self.who_must_act()}")
-        lines.append("")
-        for step in self.status.steps:
-            mark = icon.get(step.state, "[ ]")
-            extra = f" - {step.state}" if step.state not in ("pending", "done") else ""
-            lines.append(f"- {mark} {step.title}{extra}")
-        open_tasks = [t.title for t in self.status.tasks if not t.done]
+        st = self.status
+        paragraphs = [f"**Stage:** {st.stage}"]
+        if st.waiting_for:
+            waits = st.waiting_for.replace(",", ", ")
+            paragraphs.append(f"**Waiting for:** {waits}"
+                              + (" - **OVERDUE**" if st.overdue else ""))
+            paragraphs.append(f"**Who must act:** {self.who_must_act()}")
+        paragraphs.append("\n".join(
+            f"- {s.title}: " + (s.state if s.state == "pending" else f"**{s.state}**")
+            for s in st.steps))
+        open_tasks = [t.title for t in st.tasks if not t.done]
         if open_tasks:
-            lines.append("")
-            lines.append("Manual items open: " + "; ".join(open_tasks))
-        return "\n".join(lines)
+            paragraphs.append("**Manual items open:** " + "; ".join(open_tasks))
+        return "\n\n".join(paragraphs)
 
     def who_must_act(self) -> str:
         who = {

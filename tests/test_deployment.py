@@ -1,0 +1,79 @@
+"""The compose file, checked without a Docker engine: it validates against the Compose
+specification's JSON schema, and the worker's environment is what our settings model and
+Temporal's environment configuration accept."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPORAL_ENV = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE",
+                "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH",
+                "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME",
+                "TEMPORAL_CONFIG_FILE", "TEMPORAL_CORS_ORIGINS"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def test_the_compose_file_follows_the_compose_specification(compose: dict[str, Any]) -> None:
+    schema_path = subprocess.run([str(ROOT / "scripts/ensure-compose-schema.sh")], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+    schema = json.loads(Path(schema_path).read_text())
+    # The schema declares draft 2019-09 (spelt with a trailing '#').
+    validator = jsonschema.Draft201909Validator(schema)
+    validator.validate(compose)
+    broken = {**compose, "services": {"worker": {"image": "x", "restart": ["always"]}}}
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(broken)
+
+
+def _resolve(value: str) -> str:
+    """${VAR:-default} as compose resolves it with VAR unset."""
+    return re.sub(r"\$\{[A-Z_]+:-(.*)\}", r"\1", value)
+
+
+@pytest.mark.parametrize("service", ["worker", "setup"])
+def test_the_worker_environment_matches_the_settings_model(
+    compose: dict[str, Any], service: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {k: _resolve(str(v)) for k, v in compose["services"][service]["environment"].items()}
+    ours = {k for k in env if k.startswith("OFFBOARDING_")}
+    unknown = {k for k in ours
+               if k.removeprefix("OFFBOARDING_").split("__")[0].lower() not in
+               Settings.model_fields}
+    assert not unknown, f"{service}: variables the settings model does not know: {unknown}"
+    assert not set(env) - ours - TEMPORAL_ENV, "only our settings and Temporal's variables"
+    monkeypatch.setenv("OFFBOARDING_ENV_FILE", "/nonexistent")
+    for key in [k for k in os.environ if k.startswith("OFFBOARDING_")]:
+        if key != "OFFBOARDING_ENV_FILE":
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()  # raises, naming the variable, if a value is wrong
+    if service == "worker":
+        assert settings.smtp_host == "mailpit" and settings.smtp_port == 1025
+
+
+def test_the_image_copies_every_module_the_worker_imports() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (.+) \./", dockerfile, re.M))
+    copied_names = {name for line in copied for name in line.split()}
+    modules = {p.name for p in ROOT.glob("*.py")} | {
+        p.name for p in ROOT.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+        and p.name != "tests"}
+    assert modules <= copied_names | {"pyproject.toml"}, modules - copied_names

@@ -1,0 +1,85 @@
+"""A person finds the offboarding in the Temporal Web UI by a search attribute and reads
+its progress there: headless Debian Chromium, driven by Playwright, against the dev
+server's real UI during a real run. Screenshots go to the test's output directory."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright, expect
+from temporalio.testing import WorkflowEnvironment
+
+from devtools.scim import ScimServer
+from settings import Settings
+from starter import Cli
+from tests.helpers import client_file, new_worker, wait_until, waiting_for
+from workflows import search_attributes as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    return subprocess.run([str(ROOT / "scripts/ensure-chromium.sh")], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+async def test_ops_find_the_offboarding_by_search_attribute_and_read_its_progress(
+    dev_env: WorkflowEnvironment, dev_ui_port: int, settings: Settings, scim: ScimServer,
+    chromium: str, tmp_path: Path,
+) -> None:
+    cf = client_file("termination", scim=scim)
+    async with new_worker(dev_env.client, settings):
+        wid = await Cli(dev_env.client, settings.task_queue, io.StringIO(), False).start(cf)
+        await wait_until(dev_env.client.get_workflow_handle(wid),
+                         waiting_for("settlement-approval"))
+        query = f'{sa.CLIENT_ID.name}="{cf.client_id}"'
+        for _ in range(100):  # visibility is eventually consistent
+            if [w async for w in dev_env.client.list_workflows(query)]:
+                break
+            await asyncio.sleep(0.1)
+        base = f"http://127.0.0.1:{dev_ui_port}/namespaces/default"
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+                # The list, filtered by a search attribute as a person would type it.
+                await page.goto(f"{base}/workflows?query={urllib.parse.quote(query)}")
+                link = page.get_by_role("link", name=wid)
+                await expect(link).to_be_visible(timeout=20_000)
+                await expect(page.get_by_text("1 Workflow", exact=True)).to_be_visible()
+                await page.screenshot(path=str(tmp_path / "1-list.png"), full_page=True)
+                # The offboarding: its timers and activities read like the checklist.
+                await link.click()
+                await expect(page.get_by_text("waiting for settlement-approval").first
+                             ).to_be_visible(timeout=20_000)
+                await page.screenshot(path=str(tmp_path / "2-workflow.png"), full_page=True)
+                # Its current details: the checklist and who must act.
+                tab = page.get_by_text("User Metadata", exact=True)
+                for _ in range(20):  # the tab answers once the page has finished loading
+                    await tab.click()
+                    if await page.get_by_text("Current Details").count():
+                        break
+                    await page.wait_for_timeout(250)
+                # The UI renders each Markdown text in its own frame.
+                details = page.frame_locator('iframe[src*="Who%20must%20act"]')
+                for text in ("Waiting for: data-verification, settlement-approval",
+                             "Who must act: data steward (verify-data / reject-data); "
+                             "finance approver (approve-settlement / dispute-settlement)",
+                             "Access revocation: done", "Financial settlement: waiting"):
+                    await expect(details.get_by_text(text)).to_be_visible(timeout=20_000)
+                summary = page.frame_locator('iframe[src^="/render?content=Offboarding"]')
+                await expect(summary.get_by_text(f"Offboarding {cf.client_id} (termination)")
+                             ).to_be_visible()
+                await page.screenshot(path=str(tmp_path / "3-details.png"), full_page=True)
+            finally:
+                await browser.close()
+        assert (tmp_path / "3-details.png").stat().st_size > 10_000
