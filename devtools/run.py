@@ -7,7 +7,8 @@ and the worker. Ctrl-C (or SIGTERM) stops all of them; nothing is left running.
 
 Environment (all optional): OFFBOARDING_RUN_DIR (data), TEMPORAL_PORT (7233),
 TEMPORAL_UI_PORT (8233), OFFBOARDING_SMTP_PORT (1025), OFFBOARDING_DEV_SCIM_PORT (8090),
-OFFBOARDING_DEV_SCIM_TOKEN, TEMPORAL_CLI (an existing CLI binary).
+OFFBOARDING_DEV_SCIM_TOKEN, OFFBOARDING_METRICS_ADDRESS (127.0.0.1:9464),
+TEMPORAL_CLI (an existing CLI binary).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def main() -> int:
     smtp_port = _port("OFFBOARDING_SMTP_PORT", 1025)
     scim_port = _port("OFFBOARDING_DEV_SCIM_PORT", 8090)
     scim_token = os.environ.get("OFFBOARDING_DEV_SCIM_TOKEN", "dev-scim-token")
+    metrics = os.environ.get("OFFBOARDING_METRICS_ADDRESS", "127.0.0.1:9464")
     cli = subprocess.run([str(ROOT / "scripts/ensure-temporal-cli.sh")], check=True,
                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
     logs = data / "logs"
@@ -105,6 +107,7 @@ def main() -> int:
             "OFFBOARDING_DOCUMENTS_ROOT": str(data / "documents"),
             "OFFBOARDING_TRANSFER_ROOT": str(data / "transfer"),
             "OFFBOARDING_ARCHIVE_ROOT": str(data / "archive"),
+            "OFFBOARDING_METRICS_ADDRESS": metrics,
         }
         env_file = data / "offboarding.env"
         env_file.write_text("".join(f"{k}='{v}'\n" for k, v in env.items()
@@ -119,6 +122,7 @@ def main() -> int:
   Captured mail        {data / 'mail'}   (one .eml per message, index.txt lists them)
   SCIM server          {scim.base_url('crm')}, {scim.base_url('wiki')}
   Worker               task queue client-offboarding   (log: {logs / 'worker.log'})
+  Metrics              http://{metrics}/metrics
 
   Next, in another terminal (the CLI reads the worker's settings from {data / 'offboarding.env'}):
     .venv/bin/python starter.py demo                  # a whole offboarding in ~2 minutes
