@@ -358,8 +358,11 @@ async def run_cli(argv: list[str], client: Client | None = None,
     try:
         if args.command == "validate":
             cf = load_client_file(args.client_file)
-            out.write(f"{args.client_file}: valid ({cf.client_id}, {cf.reason}, "
-                      f"ends {cf.contract.end_date})\n")
+            if args.json:
+                out.write(json.dumps({"valid": True, "client": cf.model_dump(mode="json")}) + "\n")
+            else:
+                out.write(f"{args.client_file}: valid ({cf.client_id}, {cf.reason}, "
+                          f"ends {cf.contract.end_date})\n")
             return 0
         settings = load_settings()
         cli = Cli(client or await connect(args.address), settings.task_queue, out, args.json)
