@@ -7,6 +7,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY models ./models
 COPY devtools ./devtools
+COPY security ./security
 COPY worker.py starter.py settings.py connection.py telemetry.py ./
 RUN pip install --no-cache-dir . && useradd --create-home offboarding \
     && mkdir -p /data && chown offboarding /data

@@ -11,14 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import PayloadCodec
 from temporalio.envconfig import ClientConfig
+
+from security.codec import data_converter
 
 DEFAULT_ADDRESS = "localhost:7233"
 
 
-async def connect(address: str | None = None, **overrides: Any) -> Client:
-    """Connect with the pydantic data converter, the contract's wire format.
+async def connect(address: str | None = None, codec: PayloadCodec | None = None,
+                  **overrides: Any) -> Client:
+    """Connect with the pydantic data converter (the contract's wire format), encrypting
+    payloads with ``codec`` when there is one.
 
     ``address`` wins over the environment; tests use it to reach their own servers.
     """
@@ -27,5 +31,5 @@ async def connect(address: str | None = None, **overrides: Any) -> Client:
     if address:
         config["target_host"] = address
     config.update(overrides)
-    config["data_converter"] = pydantic_data_converter
+    config["data_converter"] = data_converter(codec)
     return await Client.connect(**config)

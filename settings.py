@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, fiel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.status import Timings
+from security.codec import EncryptionCodec, load_keys
 from workflows import TASK_QUEUE
 
 
@@ -56,6 +57,13 @@ class Settings(BaseSettings):
     OFFBOARDING_TIMINGS__SETTLEMENT_REMINDER_DAYS=2. The CLI passes them in the workflow
     input, so a running offboarding keeps the ones it started with."""
 
+    codec_key_file: Path | None = None
+    """JSON key file for payload encryption: {"active": "k2", "keys": {"k1": "<base64>"}}."""
+    codec_keys: SecretStr | None = None
+    """Or the keys as JSON in the environment: {"k1": "<base64 of 32 bytes>"} ..."""
+    codec_active_key: str | None = None
+    """... and the id of the key new payloads are encrypted with."""
+
     metrics_address: str = "127.0.0.1:9464"
     """Where the worker serves Prometheus metrics (host:port); empty to turn them off."""
     log_format: Literal["json", "text"] = "json"
@@ -78,6 +86,12 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.state_dir / "outbox"
+
+    def codec(self) -> EncryptionCodec | None:
+        """The payload codec, or None when no keys are configured (plaintext payloads)."""
+        return load_keys(self.codec_key_file,
+                         self.codec_keys.get_secret_value() if self.codec_keys else None,
+                         self.codec_active_key)
 
 
 class SettingsError(Exception):

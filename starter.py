@@ -40,6 +40,7 @@ from models.client_file import ClientFile
 from models.loading import InputError, load_client_file, load_model
 from models.messages import MESSAGE_TYPES, Ack, Adjustment, Message
 from models.status import OffboardingInput, OffboardingResult, OffboardingStatus, Step, Timings
+from security.codec import CodecKeyError
 from settings import SettingsError, load_settings
 from workflows import search_attributes as sa
 from workflows.offboarding import ClientOffboarding, workflow_id_for
@@ -215,8 +216,17 @@ class Cli:
     async def send(self, wid: str, action: str, msg: Message) -> Ack:
         handle: WorkflowHandle[Any, Any] = self.client.get_workflow_handle(wid)
         try:
-            ack: Ack = await handle.execute_update(action, msg, result_type=Ack)
-            return ack
+            for attempt in range(6):
+                try:
+                    ack: Ack = await handle.execute_update(action, msg, result_type=Ack)
+                    return ack
+                except RPCError as err:
+                    # The workflow task that carried the update raced with another event
+                    # and is being retried by the server: transient, so try again.
+                    if not _workflow_not_ready(err) or attempt == 5:
+                        raise
+                    await asyncio.sleep(0.2 * 2**attempt)
+            raise AssertionError("unreachable")
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             why = getattr(cause, "message", None) or str(cause)
@@ -225,6 +235,11 @@ class Cli:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise CliError(f"no running offboarding with id {wid}") from None
             raise
+
+
+def _workflow_not_ready(err: RPCError) -> bool:
+    return err.status == RPCStatusCode.FAILED_PRECONDITION and \
+        b"WorkflowNotReadyFailure" in (err.raw_grpc_status or b"")
 
 
 def _row(wf: WorkflowExecution, now: datetime) -> dict[str, Any]:
@@ -365,10 +380,11 @@ async def run_cli(argv: list[str], client: Client | None = None,
                           f"ends {cf.contract.end_date})\n")
             return 0
         settings = load_settings()
-        cli = Cli(client or await connect(args.address), settings.task_queue, out, args.json)
+        client = client or await connect(args.address, settings.codec())
+        cli = Cli(client, settings.task_queue, out, args.json)
         cli.timings = settings.timings
         return await _dispatch(cli, args)
-    except (CliError, InputError, SettingsError) as err:
+    except (CliError, InputError, SettingsError, CodecKeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 

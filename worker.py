@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from activities.registry import build_activities
 from connection import connect
+from security.codec import CodecKeyError
 from settings import Settings, SettingsError, load_settings
 from telemetry import ApprovalGauges, configure_logging, prometheus_runtime
 from workflows.offboarding import ClientOffboarding
@@ -39,7 +40,12 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
 
 async def run(settings: Settings, address: str | None, graceful_seconds: float) -> None:
     runtime = prometheus_runtime(settings.metrics_address) if settings.metrics_address else None
-    client = await (connect(address, runtime=runtime) if runtime else connect(address))
+    codec = settings.codec()
+    client = await (connect(address, codec, runtime=runtime) if runtime
+                    else connect(address, codec))
+    if codec is None:
+        log.warning("payload encryption is off: set OFFBOARDING_CODEC_KEY_FILE or "
+                    "OFFBOARDING_CODEC_KEYS to keep client data out of Temporal's storage")
     worker = build_worker(client, settings, graceful_seconds=graceful_seconds)
     gauges = None
     if runtime is not None:
@@ -67,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-    except SettingsError as err:
+        settings.codec()  # a bad key stops the worker here, not on its first payload
+    except (SettingsError, CodecKeyError) as err:
         print(f"worker: {err}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format)

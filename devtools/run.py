@@ -8,6 +8,7 @@ and the worker. Ctrl-C (or SIGTERM) stops all of them; nothing is left running.
 Environment (all optional): OFFBOARDING_RUN_DIR (data), TEMPORAL_PORT (7233),
 TEMPORAL_UI_PORT (8233), OFFBOARDING_SMTP_PORT (1025), OFFBOARDING_DEV_SCIM_PORT (8090),
 OFFBOARDING_DEV_SCIM_TOKEN, OFFBOARDING_METRICS_ADDRESS (127.0.0.1:9464),
+OFFBOARDING_DEV_CODEC_PORT (8081),
 TEMPORAL_CLI (an existing CLI binary).
 """
 
@@ -28,6 +29,8 @@ from devtools import mailcapture
 from devtools.procs import stop, wait_for_port
 from devtools.scim import ScimServer
 from models.loading import load_client_file
+from security.codec import load_keys, new_key_file
+from security.codec_server import make_server, serve_in_thread
 from starter import register_search_attributes
 from workflows import search_attributes as sa
 
@@ -65,6 +68,12 @@ def main() -> int:
     scim_port = _port("OFFBOARDING_DEV_SCIM_PORT", 8090)
     scim_token = os.environ.get("OFFBOARDING_DEV_SCIM_TOKEN", "dev-scim-token")
     metrics = os.environ.get("OFFBOARDING_METRICS_ADDRESS", "127.0.0.1:9464")
+    codec_port = _port("OFFBOARDING_DEV_CODEC_PORT", 8081)
+    key_file = data / "codec-keys.json"
+    if not key_file.exists():
+        new_key_file(key_file)  # payloads are encrypted from the first offboarding on
+    codec = load_keys(key_file, None, None)
+    assert codec is not None
     cli = subprocess.run([str(ROOT / "scripts/ensure-temporal-cli.sh")], check=True,
                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
     logs = data / "logs"
@@ -77,12 +86,16 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    smtp = scim = None
+    smtp = scim = codec_server = None
     try:
+        codec_server = make_server(codec, "127.0.0.1", codec_port,
+                                   ui_origin=f"http://localhost:{ui_port}", token=None)
+        serve_in_thread(codec_server)
         server = subprocess.Popen(
             [cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(t_port),
              "--ui-port", str(ui_port), "--db-filename", str(data / "temporal.db"),
-             "--log-level", "warn", *sa.dev_server_flags()],
+             "--log-level", "warn", "--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}",
+             *sa.dev_server_flags()],
             stdout=(logs / "temporal.log").open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True)
         procs.append(server)
@@ -90,7 +103,7 @@ def main() -> int:
         address = f"127.0.0.1:{t_port}"
 
         async def register() -> None:
-            await register_search_attributes(await connect(address))
+            await register_search_attributes(await connect(address, codec))
 
         asyncio.run(register())
         smtp, _ = mailcapture.start("127.0.0.1", smtp_port, data / "mail")
@@ -108,6 +121,7 @@ def main() -> int:
             "OFFBOARDING_TRANSFER_ROOT": str(data / "transfer"),
             "OFFBOARDING_ARCHIVE_ROOT": str(data / "archive"),
             "OFFBOARDING_METRICS_ADDRESS": metrics,
+            "OFFBOARDING_CODEC_KEY_FILE": str(key_file),
         }
         env_file = data / "offboarding.env"
         env_file.write_text("".join(f"{k}='{v}'\n" for k, v in env.items()
@@ -123,6 +137,7 @@ def main() -> int:
   SCIM server          {scim.base_url('crm')}, {scim.base_url('wiki')}
   Worker               task queue client-offboarding   (log: {logs / 'worker.log'})
   Metrics              http://{metrics}/metrics
+  Payload encryption   key file {key_file}; the UI decodes via http://127.0.0.1:{codec_port}
 
   Next, in another terminal (the CLI reads the worker's settings from {data / 'offboarding.env'}):
     .venv/bin/python starter.py demo                  # a whole offboarding in ~2 minutes
@@ -146,6 +161,8 @@ def main() -> int:
             scim.close()
         if smtp is not None:
             smtp.stop()
+        if codec_server is not None:
+            codec_server.shutdown()
         print("stopped.", flush=True)
 
 

@@ -9,7 +9,8 @@ everything that touches the world. Nothing here does I/O or reads a clock but Te
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -243,7 +244,7 @@ class ClientOffboarding:
         self._enter("termination", workflow.now())
         # Access ends at once; settlement and data transfer then run side by side.
         await self._access_revocation()
-        await asyncio.gather(self._settlement(), self._data_transfer())
+        await _together(self._settlement(), self._data_transfer())
 
     async def _closing(self) -> None:
         if self.s.status.reason == "contract_end":
@@ -766,6 +767,23 @@ class ClientOffboarding:
     @cancel.validator
     def _v_cancel(self, msg: Cancel) -> None:
         self._validate("cancel", msg)
+
+
+async def _together(*steps: Awaitable[None]) -> None:
+    """Run steps side by side; if one raises (a cancel), stop the others before going on,
+    so the workflow never ends with one of their activities still running."""
+    tasks = [asyncio.ensure_future(s) for s in steps]
+    await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
+    if failed:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        error = failed[0].exception()
+        assert error is not None
+        raise error
 
 
 def _cause(err: BaseException) -> str:

@@ -1,0 +1,1 @@
+"""Payload encryption: what Temporal stores about an offboarding is ciphertext."""
