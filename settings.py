@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, lt=30)
+    """Below the email activity's 30 s timeout, so a hung server fails the attempt cleanly."""
     mail_from: str = "Client Services <client-services@example.com>"
     ops_email: str = "ops@example.com"
     message_id_domain: str = "offboarding.example.com"

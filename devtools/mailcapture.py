@@ -8,6 +8,7 @@ per message plus ``index.txt``; tests use the same handler in-process and assert
 from __future__ import annotations
 
 import argparse
+import asyncio
 import email
 import email.policy
 import threading
@@ -55,6 +56,12 @@ class MailCapture:
         self.directory = directory
         self.messages: list[Captured] = []
         self.refuse: set[str] = set()
+        # Fault injection for the crash tests: stall the next message whose Message-ID
+        # contains `stall_match`, before or after the server commits it.
+        self.stall_match: str | None = None
+        self.stall_seconds = 0.0
+        self.stall_after_commit = False
+        self.stalled = threading.Event()
         self._lock = threading.Lock()
         if directory:
             directory.mkdir(parents=True, exist_ok=True)
@@ -71,6 +78,21 @@ class MailCapture:
         msg = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         captured = Captured(envelope.mail_from, list(envelope.rcpt_tos), msg)
+        stall = self.stall_match is not None and self.stall_match in str(msg["Message-ID"])
+        if stall:
+            self.stall_match = None
+            self.stalled.set()
+            if not self.stall_after_commit:
+                await asyncio.sleep(self.stall_seconds)
+                if server.transport is None or server.transport.is_closing():
+                    return "451 client gone before the message was committed"
+        self._commit(captured, raw, envelope.rcpt_tos)
+        if stall and self.stall_after_commit:
+            # The window SMTP cannot close: committed here, but the client may never hear.
+            await asyncio.sleep(self.stall_seconds)
+        return "250 Message accepted for delivery"
+
+    def _commit(self, captured: Captured, raw: bytes, rcpt_tos: list[str]) -> None:
         with self._lock:
             self.messages.append(captured)
             n = len(self.messages)
@@ -78,9 +100,8 @@ class MailCapture:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
             (self.directory / f"{stamp}-{n:05d}.eml").write_bytes(raw)
             with (self.directory / "index.txt").open("a") as index:
-                index.write(f"{stamp}  {n:05d}  to={','.join(envelope.rcpt_tos)}  "
+                index.write(f"{stamp}  {n:05d}  to={','.join(rcpt_tos)}  "
                             f"subject={captured.subject}\n")
-        return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Captured]:
         return [m for m in self.messages if address in m.recipients]
@@ -88,6 +109,8 @@ class MailCapture:
     def clear(self) -> None:
         with self._lock:
             self.messages.clear()
+        self.stall_match, self.stall_after_commit = None, False
+        self.stalled.clear()
 
 
 def start(host: str, port: int, directory: Path | None = None) -> tuple[Controller, MailCapture]:

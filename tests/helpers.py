@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -75,3 +77,27 @@ async def wait_until(handle: WorkflowHandle[Any, Any],
 
 def waiting_for(what: str) -> Callable[[OffboardingStatus], bool]:
     return lambda st: st.waiting_for is not None and what in st.waiting_for.split(",")
+
+
+def worker_env(settings: Settings, address: str, metrics_port: int = 0) -> dict[str, str]:
+    """The environment a worker process gets to run with a test's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
+    env.update({
+        "TEMPORAL_ADDRESS": address,
+        "OFFBOARDING_TASK_QUEUE": settings.task_queue,
+        "OFFBOARDING_SMTP_HOST": settings.smtp_host,
+        "OFFBOARDING_SMTP_PORT": str(settings.smtp_port),
+        "OFFBOARDING_OPS_EMAIL": settings.ops_email,
+        "OFFBOARDING_SCIM_SYSTEMS": json.dumps({
+            name: {"base_url": str(system.base_url),
+                   "token": system.token.get_secret_value() if system.token else None}
+            for name, system in settings.scim_systems.items()}),
+        "OFFBOARDING_STATE_DIR": str(settings.state_dir),
+        "OFFBOARDING_CLIENT_DATA_ROOT": str(settings.client_data_root),
+        "OFFBOARDING_DOCUMENTS_ROOT": str(settings.documents_root),
+        "OFFBOARDING_TRANSFER_ROOT": str(settings.transfer_root),
+        "OFFBOARDING_ARCHIVE_ROOT": str(settings.archive_root),
+        "OFFBOARDING_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}" if metrics_port else "",
+        "OFFBOARDING_ENV_FILE": "/nonexistent",
+    })
+    return env

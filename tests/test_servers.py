@@ -27,7 +27,7 @@ from models.status import OffboardingResult
 from settings import Settings
 from starter import Cli
 from tests.conftest import SCIM_TOKEN
-from tests.helpers import client_file, wait_until, waiting_for
+from tests.helpers import client_file, wait_until, waiting_for, worker_env
 from tests.infra_workflows import SendOneEmail, SleepForDays
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -62,29 +62,6 @@ async def test_a_workflow_with_a_real_email_activity_completes_on_the_dev_server
     assert msg.message_id == receipt.message_id == "<hello.infra-check@offboarding.example.com>"
 
 
-def _worker_env(settings: Settings, address: str, metrics_port: int = 0) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
-    env.update({
-        "TEMPORAL_ADDRESS": address,
-        "OFFBOARDING_TASK_QUEUE": settings.task_queue,
-        "OFFBOARDING_SMTP_HOST": settings.smtp_host,
-        "OFFBOARDING_SMTP_PORT": str(settings.smtp_port),
-        "OFFBOARDING_OPS_EMAIL": settings.ops_email,
-        "OFFBOARDING_SCIM_SYSTEMS": json.dumps({
-            name: {"base_url": str(system.base_url),
-                   "token": system.token.get_secret_value() if system.token else None}
-            for name, system in settings.scim_systems.items()}),
-        "OFFBOARDING_STATE_DIR": str(settings.state_dir),
-        "OFFBOARDING_CLIENT_DATA_ROOT": str(settings.client_data_root),
-        "OFFBOARDING_DOCUMENTS_ROOT": str(settings.documents_root),
-        "OFFBOARDING_TRANSFER_ROOT": str(settings.transfer_root),
-        "OFFBOARDING_ARCHIVE_ROOT": str(settings.archive_root),
-        "OFFBOARDING_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}" if metrics_port else "",
-        "OFFBOARDING_ENV_FILE": "/nonexistent",
-    })
-    return env
-
-
 def _metrics(port: int) -> dict[str, float]:
     """The Prometheus exposition as {'name{labels}': value}."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -109,7 +86,7 @@ async def test_the_worker_process_runs_an_offboarding_with_metrics_and_clean_log
     log = tmp_path / "worker.log"
     metrics_port = free_port()
     proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT,
-                            env=_worker_env(settings, address, metrics_port),
+                            env=worker_env(settings, address, metrics_port),
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30

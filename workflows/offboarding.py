@@ -314,7 +314,7 @@ class ClientOffboarding:
                               client_id=self.client.client_id, attempt=attempt,
                               data_sets=data_sets),
                 start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(minutes=2),
+                heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=RETRY_FOREVER,
                 summary=f"export client data, attempt {attempt}",
             )
@@ -371,7 +371,7 @@ class ClientOffboarding:
                 AccessRevoker.revoke_access,
                 RevokeRequest(workflow_id=wid, system=sys.system, users=sys.users, mode=sys.mode),
                 start_to_close_timeout=timedelta(minutes=5),
-                heartbeat_timeout=timedelta(minutes=1),
+                heartbeat_timeout=timedelta(seconds=10),
                 retry_policy=RETRY_FOREVER,
                 summary=f"{sys.mode} {len(sys.users)} account(s) on {sys.system}",
             )
@@ -436,7 +436,7 @@ class ClientOffboarding:
         self._publish()
         receipt = await workflow.execute_activity_method(
             Archiver.archive_offboarding, self.s.status,
-            start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY_FOREVER,
+            start_to_close_timeout=timedelta(minutes=2), retry_policy=RETRY_FOREVER,
             summary="write the archive bundle and closure report",
         )
         self.s.status.archive = receipt
@@ -565,7 +565,8 @@ class ClientOffboarding:
         try:
             receipt = await workflow.execute_activity_method(
                 Mailer.send_email, req,
-                start_to_close_timeout=timedelta(minutes=2), retry_policy=RETRY_FOREVER,
+                # Short, so a send lost with a crashed worker is retried within a minute.
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
                 summary=f"email {key}",
             )
         except ActivityError as err:
