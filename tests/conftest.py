@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -51,6 +52,7 @@ def test_server() -> str:
 async def ts_env(test_server: str) -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server, data_converter=pydantic_data_converter,
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     async with env:
         await register_search_attributes(env.client)
@@ -67,6 +69,7 @@ async def dev_env(temporal_cli: str, dev_ui_port: int) -> AsyncIterator[Workflow
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli, data_converter=pydantic_data_converter,
         search_attributes=sa.ALL, ui=True, ui_port=dev_ui_port,
+        dev_server_startup_timeout=timedelta(seconds=60),
     )
     async with env:
         yield env

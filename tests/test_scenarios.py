@@ -9,7 +9,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -334,3 +334,54 @@ async def test_extend_notice_moves_the_end_date_and_rearms_the_timer(run: Run) -
         f"until {new_end}"
     await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
     await run.result(handle)
+
+
+WRONG_MESSAGES: list[tuple[str, Callable[[OffboardingStatus], Any], str]] = [
+    ("approve-settlement", lambda st: ApproveSettlement(
+        by="intruder@example.com", statement_hash=st.statements[-1].short_hash),
+     "intruder@example.com is not a finance approver for this client"),
+    ("approve-settlement", lambda st: ApproveSettlement(
+        by="finance.lead@example.com", statement_hash="0123456789ab"),
+     "statement 0123456789ab is not the current statement"),
+    ("verify-data", lambda st: VerifyData(by="mindy@globex.example", checksum="f" * 64),
+     "does not match the manifest of export 1"),
+    ("verify-data", lambda st: VerifyData(by="finance.lead@example.com",
+                                          checksum=st.data_packages[-1].manifest_sha256),
+     "finance.lead@example.com is not a data verification approver"),
+    ("meeting-held", lambda st: MeetingHeld(by="ops"),
+     "meeting-held is not possible in stage"),
+    ("renew", lambda st: Renew(by="ops"), "renew is not possible in stage"),
+    ("extend-notice", lambda st: ExtendNotice(by="ops", new_end_date=st.contract_end),
+     "extend-notice is not possible in stage"),
+    ("record-feedback", lambda st: RecordFeedback(by="ops", nps=5),
+     "record-feedback is not expected now"),
+    ("complete-task", lambda st: CompleteTask(by="ops", task="polish-the-silverware"),
+     "unknown task 'polish-the-silverware'"),
+]
+
+
+async def test_wrong_messages_are_refused_and_change_nothing(run: Run) -> None:
+    cf = client_file("termination", scim=run.scim)
+    handle = await run.start(cf)
+    await wait_until(handle, lambda s: waiting_for("settlement-approval")(s)
+                     and waiting_for("data-verification")(s))
+    st = await status_of(handle)
+    events = len((await handle.fetch_history()).events)
+    for action, make, expected in WRONG_MESSAGES:
+        with pytest.raises(CliError, match=re.escape(expected)):
+            await run.cli.send(handle.id, action, make(st))
+    # A refused update never reaches history, and the checklist is as it was.
+    assert len((await handle.fetch_history()).events) == events
+    assert (await status_of(handle)) == st
+    # Malformed input from the Web UI (a JSON signal) is recorded as ignored, with why.
+    await handle.signal("verify-data", {"by": "mindy@globex.example", "checksum": "nope"})
+    await handle.signal("complete-task", ["not", "an", "object"])
+    after = await wait_until(handle, lambda s: len(s.ignored) == 2)
+    assert all(i.why.startswith("malformed payload") for i in after.ignored)
+    assert "checksum" in after.ignored[0].why
+    assert after.model_copy(update={"ignored": []}) == st
+    await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
+    await run.result(handle)
+    # A message to a finished offboarding is refused too.
+    with pytest.raises(CliError, match=f"no running offboarding with id {handle.id}"):
+        await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="again"))
