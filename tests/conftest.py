@@ -9,10 +9,10 @@
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest

@@ -29,7 +29,7 @@ from models.messages import Cancel, CompleteTask, MeetingHeld, RecordFeedback, V
 from models.status import OffboardingResult, Timings
 from settings import Settings
 from starter import Cli, register_search_attributes
-from tests.helpers import client_file, wait_until, waiting_for, worker_env
+from tests.helpers import client_file, status_of, wait_until, waiting_for, worker_env
 from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,3 +218,63 @@ async def test_a_worker_killed_during_an_email_send(
     assert [e.key for e in st.emails].count("access-revoked") == 1
     await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
     await result_of(client, handle)
+
+
+async def test_sigterm_lets_the_running_send_finish(
+    server: DevServer, client: Client, worker: WorkerProcess, settings: Settings,
+    mail: MailCapture, scim: ScimServer,
+) -> None:
+    cf = client_file("termination", scim=scim)
+    mail.stall_match = "access-revoked"
+    mail.stall_seconds = 3
+    cli = Cli(client, settings.task_queue, io.StringIO(), as_json=False)
+    wid = await cli.start(cf)
+    handle = client.get_workflow_handle(wid)
+    while not mail.stalled.is_set():
+        await asyncio.sleep(0.05)
+    assert worker.proc is not None
+    worker.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.proc.wait, 30) == 0
+    [revoked] = [m for m in mail.messages if "access-revoked" in m.message_id]
+    assert revoked.subject == "Access to our systems has ended"
+    await worker.start()
+    st = await wait_until(handle, waiting_for("settlement-approval"), timeout=30)
+    assert [e.key for e in st.emails].count("access-revoked") == 1
+    assert set(message_ids(mail).values()) == {1}
+    await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+    await result_of(client, handle)
+
+
+async def test_an_smtp_outage_is_ridden_out_with_retries(
+    dev_env: Any, settings: Settings, scim: ScimServer,
+) -> None:
+    from devtools import mailcapture
+    from tests.helpers import new_worker
+
+    port = free_port()  # nothing listens here yet: the mail server is down
+    down = settings.model_copy(update={"smtp_port": port})
+    cf = client_file("termination", scim=scim)
+    async with new_worker(dev_env.client, down):
+        cli = Cli(dev_env.client, down.task_queue, io.StringIO(), as_json=False)
+        wid = await cli.start(cf)
+        handle = dev_env.client.get_workflow_handle(wid)
+        deadline = time.monotonic() + 30
+        while True:
+            desc = await handle.describe()
+            pending = desc.raw_description.pending_activities
+            if pending and pending[0].attempt >= 3:
+                break
+            assert time.monotonic() < deadline, "the send was not retried"
+            await asyncio.sleep(0.2)
+        assert "could not reach the mail server" in pending[0].last_failure.message
+        assert (await status_of(handle)).outcome is None, "the offboarding waits, not fails"
+        controller, capture = mailcapture.start("127.0.0.1", port)
+        try:
+            st = await wait_until(handle, waiting_for("settlement-approval"), timeout=60)
+            assert [m.subject for m in capture.messages][:1] == [
+                "Access to our systems has ended"]
+            assert [e.key for e in st.emails][:1] == ["access-revoked"]
+            await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+            await result_of(dev_env.client, handle)
+        finally:
+            controller.stop()
