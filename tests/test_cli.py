@@ -127,7 +127,7 @@ async def test_the_demo_completes_a_whole_offboarding(
     assert code == 0, out
     assert "> python starter.py dispute-settlement" in out
     assert "> python starter.py approve-settlement" in out
-    assert "completed: 11 emails sent" in out
+    assert "completed: 12 emails sent" in out
     assert [m.subject for m in mail.to("ap@acme-analytics.example")][1:] == [
         "Final settlement statement v1 for Acme Analytics Ltd",
         "Final settlement statement v2 for Acme Analytics Ltd",

@@ -23,6 +23,8 @@ def test_histories_cover_every_scenario() -> None:
     names = {p.stem for p in HISTORIES}
     assert {"contract-end", "renewal", "termination-from-notice-period", "dispute",
             "data-rejection", "cancel"} <= names
+    # Both sides of each workflow.patched change: before it, and after it.
+    assert {"contract-end", "contract-end-handover-invite"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -113,7 +113,8 @@ async def test_contract_end_from_notice_to_check_in(run: Run) -> None:
     st = await wait_until(handle, waiting_for("feedback"))
     await run.cli.send(handle.id, "record-feedback", RecordFeedback(
         by="ops", nps=9, csat=4, comment="Smooth handover", internal_note="Renewal likely"))
-    result = await run.result(handle, record_as="contract-end")
+    # Recorded after the handover-invite change; contract-end.json is from before it.
+    result = await run.result(handle, record_as="contract-end-handover-invite")
 
     assert result.outcome == "completed"
     st = result.status
@@ -126,6 +127,7 @@ async def test_contract_end_from_notice_to_check_in(run: Run) -> None:
         "Final review meeting for Acme Analytics Ltd: please choose a date",
         "Access to our systems has ended",
         "Knowledge transfer documents for Acme Analytics Ltd",
+        "Handover session for Acme Analytics Ltd: let's walk through the documents",
         "How did we do? Two questions about working with us",
         "Thank you, and farewell from all of us",
         "Checking in from your former partners",
@@ -142,7 +144,7 @@ async def test_contract_end_from_notice_to_check_in(run: Run) -> None:
     assert st.data_packages[0].manifest_sha256 in ready.text()
     knowledge = run.mail.to(primary)[3]
     assert knowledge.attachments() == ["runbook.md", "data-dictionary.csv"]
-    farewell = run.mail.to(primary)[5]
+    farewell = run.mail.to(primary)[6]
     assert farewell.attachments() == ["closure-report.html"]
     # Every account is really revoked on the SCIM server.
     crm, wiki = run.scim.users("crm"), run.scim.users("wiki")

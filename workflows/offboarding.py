@@ -62,6 +62,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.state import TERMINATION_SKIPS, OffboardingState, Rejected
 
+# Workflow changes made behind workflow.patched(), oldest first. Remove a patch (keeping
+# its new path) only once no offboarding that started before it is still running.
+HANDOVER_INVITE = "handover-invite-email"
+
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                             maximum_interval=timedelta(minutes=10))
 
@@ -409,6 +413,12 @@ class ClientOffboarding:
                               [self.client.contacts.primary.email],
                               attachments=[Attachment(root="documents", path=d.path) for d in docs],
                               extra={"documents": [d.model_dump() for d in docs]})
+            # Added while offboardings were in flight: those that passed this point before
+            # the change replay without it (tests/test_replay.py); new ones send it.
+            if workflow.patched(HANDOVER_INVITE):
+                await self._email("handover-invite", "handover_invite",
+                                  [self.client.contacts.primary.email],
+                                  extra={"documents": [d.model_dump() for d in docs]})
         self.s.mark("knowledge-transfer", "done", workflow.now(),
                     f"{len(docs)} document(s) sent; handover session is a manual item")
 
