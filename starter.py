@@ -133,6 +133,10 @@ class Cli:
         if st.data_packages:
             pkg = st.data_packages[-1]
             c.print(f"current data export: {pkg.location} manifest {pkg.manifest_sha256}")
+        for p in st.problems:
+            if p.resolution is None:
+                c.print(f"[red]NEEDS OPS[/red] problem {p.key} ({p.step}) since "
+                        f"{p.since:%Y-%m-%d %H:%M}: {p.why}")
         for i in st.ignored:
             c.print(f"[yellow]ignored[/yellow] {i.action} by {i.by or '?'}: {i.why}")
 
@@ -280,7 +284,8 @@ def _initial_attributes(cf: ClientFile) -> TypedSearchAttributes:
 def _message_from_args(action: str, args: argparse.Namespace) -> Message:
     fields: dict[str, Any] = {"by": args.by}
     for name in ("statement", "reason", "checksum", "task", "note", "notes", "nps", "csat",
-                 "comment", "internal_note", "cause", "effective_date", "new_end_date"):
+                 "comment", "internal_note", "cause", "effective_date", "new_end_date",
+                 "role", "email", "problem"):
         value = getattr(args, name, None)
         if value is not None:
             fields["statement_hash" if name == "statement" else name] = value
@@ -363,6 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     a = action("extend-notice", "ops: move the contract end date later")
     a.add_argument("--new-end-date", type=date.fromisoformat, required=True)
     a = action("cancel", "ops: stop the offboarding, with a reason")
+    a.add_argument("--reason", required=True)
+    a = action("fix-contact", "ops: correct a contact's address; bounced mail is resent")
+    a.add_argument("--role", required=True, choices=["primary", "data_steward", "billing"])
+    a.add_argument("--email", required=True)
+    a = action("retry-step", "ops: the cause of a problem is fixed; try its step again")
+    a.add_argument("--problem", required=True, help="the problem's key, as status shows it")
+    a = action("skip-step", "ops: give up on a problem's step, with a reason")
+    a.add_argument("--problem", required=True)
     a.add_argument("--reason", required=True)
     return p
 

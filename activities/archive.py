@@ -66,9 +66,11 @@ class Archiver:
                                   files=sorted(json.loads(earlier_manifest or b"{}")),
                                   report=f"{key}/{REPORT}")
         except OSError as err:
+            # Full or unwritable: ops must act; nothing was left half-written.
             raise ApplicationError(
-                f"the archive store {self.settings.archive_root} is not writable: {err.strerror}",
-                type="ArchiveUnwritable",
+                f"the archive store {self.settings.archive_root} is not writable: "
+                f"{err.strerror or type(err).__name__}",
+                type="ArchiveUnwritable", non_retryable=True,
             ) from None
         return ArchiveReceipt(location=location, manifest_sha256=sha256(manifest_bytes),
                               files=sorted(files), report=f"{key}/{REPORT}")

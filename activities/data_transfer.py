@@ -79,7 +79,8 @@ class DataTransfer:
         except OSError as err:
             raise ApplicationError(
                 f"the transfer location {self.settings.transfer_root} is not writable: "
-                f"{err.strerror}", type="TransferUnwritable",
+                f"{err.strerror or type(err).__name__}", type="TransferUnwritable",
+                non_retryable=True,
             ) from None
         return DataPackage(attempt=req.attempt, location=location,
                            manifest_sha256=sha256(manifest_bytes), files=len(entries),

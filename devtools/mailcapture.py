@@ -35,7 +35,7 @@ class Captured:
 
     @property
     def message_id(self) -> str:
-        return str(self.message["Message-ID"])
+        return str(self.message["Message-ID"]).strip()
 
     def text(self) -> str:
         part = self.message.get_body(("plain",))

@@ -8,7 +8,7 @@ whether it was accepted). The message name is the same for both, e.g. ``approve-
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -84,6 +84,26 @@ class Cancel(Message):
     reason: Text = Field(min_length=1)
 
 
+class FixContact(Message):
+    """A contact's address was wrong: use this one from now on, and resend what bounced."""
+
+    role: Literal["primary", "data_steward", "billing"]
+    email: EmailStr
+
+
+class RetryStep(Message):
+    """The cause of a problem was fixed outside (a token, a disk): try the step again."""
+
+    problem: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
+
+
+class SkipStep(Message):
+    """Give up on a problem's step, recording why."""
+
+    problem: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
+    reason: Text = Field(min_length=1)
+
+
 MESSAGE_TYPES: dict[str, type[Message]] = {
     "approve-settlement": ApproveSettlement,
     "dispute-settlement": DisputeSettlement,
@@ -96,6 +116,9 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
     "terminate-early": TerminateEarly,
     "extend-notice": ExtendNotice,
     "cancel": Cancel,
+    "fix-contact": FixContact,
+    "retry-step": RetryStep,
+    "skip-step": SkipStep,
 }
 
 

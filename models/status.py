@@ -49,6 +49,19 @@ class Ignored(BaseModel):
     why: str
 
 
+class Problem(BaseModel):
+    """Something only a person can fix, holding up a step until they retry or skip it."""
+
+    key: str
+    step: str
+    why: str
+    since: datetime
+    resolution: Literal["retry", "skip"] | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    note: str = ""
+
+
 class Feedback(BaseModel):
     nps: int | None = None
     csat: int | None = None
@@ -75,6 +88,9 @@ class OffboardingStatus(BaseModel):
     tasks: list[ManualTask]
     decisions: list[Decision] = []
     ignored: list[Ignored] = []
+    problems: list[Problem] = []
+    contacts_fixed: dict[str, str] = {}
+    """Addresses replaced by fix-contact: old -> new."""
     emails: list[EmailReceipt] = []
     statements: list[Statement] = []
     data_packages: list[DataPackage] = []

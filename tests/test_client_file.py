@@ -53,7 +53,19 @@ BAD: list[tuple[str, Any, str]] = [
     ("systems.0.mode", "suspend", "systems.0.mode: Input should be 'deactivate' or 'delete'"),
     ("approvers.finance", [], "approvers.finance: List should have at least 1 item"),
     ("surprise", 1, "surprise: Extra inputs are not permitted"),
+    ("contract.notice_days", "thirty", "contract.notice_days: Input should be a valid "
+     "integer, unable to parse string as an integer (got 'thirty')"),
+    ("account.credits.0.amount", "-750.00", "amounts must not be negative"),
+    ("contacts.primary", None, "contacts.primary: Input should be a valid dictionary"),
 ]
+
+
+@pytest.mark.parametrize("field", ["client_id", "contacts", "contract", "approvers"])
+def test_a_missing_field_is_named(tmp_path: Path, field: str) -> None:
+    data = _example()
+    del data[field]
+    with pytest.raises(InputError, match=f"{field}: Field required"):
+        load_client_file(_write(tmp_path, data))
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:

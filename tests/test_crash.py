@@ -22,6 +22,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from connection import connect
+from devtools import mailcapture
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, stop, wait_for_port
 from devtools.scim import ScimServer
@@ -29,7 +30,15 @@ from models.messages import Cancel, CompleteTask, MeetingHeld, RecordFeedback, V
 from models.status import OffboardingResult, Timings
 from settings import Settings
 from starter import Cli, register_search_attributes
-from tests.helpers import client_file, status_of, wait_until, waiting_for, worker_env
+from tests.faults import FaultProxy
+from tests.helpers import (
+    client_file,
+    new_worker,
+    status_of,
+    wait_until,
+    waiting_for,
+    worker_env,
+)
 from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,9 +257,6 @@ async def test_sigterm_lets_the_running_send_finish(
 async def test_an_smtp_outage_is_ridden_out_with_retries(
     dev_env: Any, settings: Settings, scim: ScimServer,
 ) -> None:
-    from devtools import mailcapture
-    from tests.helpers import new_worker
-
     port = free_port()  # nothing listens here yet: the mail server is down
     down = settings.model_copy(update={"smtp_port": port})
     cf = client_file("termination", scim=scim)
@@ -278,3 +284,35 @@ async def test_an_smtp_outage_is_ridden_out_with_retries(
             await result_of(dev_env.client, handle)
         finally:
             controller.stop()
+
+
+async def test_a_worker_killed_during_scim_revocation(
+    server: DevServer, client: Client, settings: Settings, mail: MailCapture,
+    scim: ScimServer, tmp_path: Path,
+) -> None:
+    proxy = FaultProxy(scim.port, delay=1.0)
+    port = await proxy.start()
+    slow = settings.model_copy(update={"scim_systems": {
+        "crm": settings.scim_systems["crm"].model_copy(
+            update={"base_url": f"http://127.0.0.1:{port}/crm/v2"})}})
+    worker = WorkerProcess(worker_env(slow, server.address), tmp_path / "worker.log")
+    await worker.start()
+    try:
+        cf = client_file("termination", scim=scim)
+        [user] = cf.systems[0].users
+        cli = Cli(client, settings.task_queue, io.StringIO(), as_json=False)
+        wid = await cli.start(cf)
+        handle = client.get_workflow_handle(wid)
+        await asyncio.wait_for(proxy.seen.wait(), 30)
+        worker.kill()  # mid-request: the SCIM call may or may not have reached the server
+        await worker.start()
+        st = await wait_until(handle, waiting_for("settlement-approval"), timeout=90)
+        [revocation] = st.revocations
+        assert revocation.accounts[0].result in ("deleted", "already-gone")
+        assert user not in scim.users("crm")
+        assert set(message_ids(mail).values()) == {1}
+        await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+        await result_of(client, handle)
+    finally:
+        worker.close()
+        proxy.close()

@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     # Loaded lazily by pydantic's EmailStr; passed through so the sandbox doesn't reload them.
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.archive import Archiver
     from activities.data_transfer import DataTransfer
     from activities.email import Mailer
+    from models.client_file import SystemAccess
     from models.messages import (
         MESSAGE_TYPES,
         Ack,
@@ -36,16 +37,20 @@ with workflow.unsafe.imports_passed_through():
         CompleteTask,
         DisputeSettlement,
         ExtendNotice,
+        FixContact,
         MeetingHeld,
         Message,
         RecordFeedback,
         RejectData,
         Renew,
+        RetryStep,
+        SkipStep,
         TerminateEarly,
         VerifyData,
     )
     from models.records import (
         Attachment,
+        EmailReceipt,
         EmailRequest,
         ExportRequest,
         PurgeRequest,
@@ -60,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
     )
     from workflows import search_attributes as sa
-    from workflows.state import TERMINATION_SKIPS, OffboardingState, Rejected
+    from workflows.state import STEPS, TERMINATION_SKIPS, OffboardingState, Rejected
 
 # Workflow changes made behind workflow.patched(), oldest first. Remove a patch (keeping
 # its new path) only once no offboarding that started before it is still running.
@@ -68,6 +73,9 @@ HANDOVER_INVITE = "handover-invite-email"
 
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                             maximum_interval=timedelta(minutes=10))
+
+
+T = TypeVar("T")
 
 
 class _Interrupted(Exception):
@@ -312,16 +320,23 @@ class ClientOffboarding:
             return
         while True:
             attempt = len(self.s.status.data_packages) + 1
-            package = await workflow.execute_activity_method(
-                DataTransfer.export_client_data,
-                ExportRequest(workflow_id=workflow.info().workflow_id,
-                              client_id=self.client.client_id, attempt=attempt,
-                              data_sets=data_sets),
-                start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=RETRY_FOREVER,
-                summary=f"export client data, attempt {attempt}",
-            )
+            exported = await self._until_done(
+                f"export-{attempt}", "data-transfer",
+                lambda attempt=attempt: workflow.execute_activity_method(  # type: ignore[misc]
+                    DataTransfer.export_client_data,
+                    ExportRequest(workflow_id=workflow.info().workflow_id,
+                                  client_id=self.client.client_id, attempt=attempt,
+                                  data_sets=data_sets),
+                    start_to_close_timeout=timedelta(minutes=30),
+                    heartbeat_timeout=timedelta(seconds=30),
+                    retry_policy=RETRY_FOREVER,
+                    summary=f"export client data, attempt {attempt}",
+                ))
+            if exported is None:
+                self.s.mark("data-transfer", "skipped", workflow.now(), "export skipped by ops")
+                self.s.mark("data-retention", "skipped", workflow.now(), "nothing exported")
+                return
+            package = exported
             self.s.status.data_packages.append(package)
             await self._email(f"data-ready-{attempt}", "data_ready",
                               [self.client.contacts.data_steward.email],
@@ -370,8 +385,9 @@ class ClientOffboarding:
         self._enter("access-revocation", workflow.now())
         self._publish()
         wid = workflow.info().workflow_id
-        calls = [
-            workflow.execute_activity_method(
+
+        def revoke(sys: SystemAccess) -> Awaitable[SystemRevocation]:
+            return workflow.execute_activity_method(
                 AccessRevoker.revoke_access,
                 RevokeRequest(workflow_id=wid, system=sys.system, users=sys.users, mode=sys.mode),
                 start_to_close_timeout=timedelta(minutes=5),
@@ -379,17 +395,18 @@ class ClientOffboarding:
                 retry_policy=RETRY_FOREVER,
                 summary=f"{sys.mode} {len(sys.users)} account(s) on {sys.system}",
             )
-            for sys in self.client.systems
-        ]
-        results = await asyncio.gather(*calls, return_exceptions=True)
+
+        # Every system at once; one that needs ops (a refused token) waits for them alone.
+        results = await asyncio.gather(*[
+            self._until_done(f"access-{sys.system}", "access-revocation",
+                             lambda sys=sys: revoke(sys))  # type: ignore[misc]
+            for sys in self.client.systems])
         failures: list[str] = []
         for sys, res in zip(self.client.systems, results, strict=True):
-            if isinstance(res, SystemRevocation):
+            if res is None:
+                failures.append(f"{sys.system}: skipped by ops, accounts NOT revoked")
+            else:
                 self.s.status.revocations.append(res)
-            elif isinstance(res, ActivityError):
-                failures.append(f"{sys.system}: {_cause(res)}")
-            elif isinstance(res, BaseException):
-                raise res
         accounts = sum(len(r.accounts) for r in self.s.status.revocations)
         await self._email("access-revoked", "access_revoked",
                           [self.client.contacts.primary.email],
@@ -397,11 +414,8 @@ class ClientOffboarding:
                                                  for r in self.s.status.revocations],
                                  "failures": failures})
         detail = f"{accounts} account(s) on {len(self.s.status.revocations)} system(s) revoked"
-        if failures:
-            self.s.mark("access-revocation", "active", workflow.now(),
-                        detail + "; NEEDS OPS: " + "; ".join(failures))
-        else:
-            self.s.mark("access-revocation", "done", workflow.now(), detail)
+        self.s.mark("access-revocation", "done", workflow.now(),
+                    "; ".join([detail, *failures]))
 
     # ----- knowledge, feedback, archive, farewell, check-in ----------------------------
 
@@ -444,17 +458,22 @@ class ClientOffboarding:
     async def _archive_and_farewell(self) -> None:
         self._enter("archive", workflow.now())
         self._publish()
-        receipt = await workflow.execute_activity_method(
-            Archiver.archive_offboarding, self.s.status,
-            start_to_close_timeout=timedelta(minutes=2), retry_policy=RETRY_FOREVER,
-            summary="write the archive bundle and closure report",
-        )
+        receipt = await self._until_done("archive", "archive", lambda: (
+            workflow.execute_activity_method(
+                Archiver.archive_offboarding, self.s.status,
+                start_to_close_timeout=timedelta(minutes=2), retry_policy=RETRY_FOREVER,
+                summary="write the archive bundle and closure report",
+            )))
         self.s.status.archive = receipt
-        self.s.mark("archive", "done", workflow.now(),
-                    f"{len(receipt.files)} files, manifest {receipt.manifest_sha256[:12]}")
+        if receipt is None:
+            self.s.mark("archive", "skipped", workflow.now(), "archive skipped by ops")
+        else:
+            self.s.mark("archive", "done", workflow.now(),
+                        f"{len(receipt.files)} files, manifest {receipt.manifest_sha256[:12]}")
         self._enter("farewell", workflow.now())
         await self._email("farewell", "farewell", [self.client.contacts.primary.email],
-                          attachments=[Attachment(root="archive", path=receipt.report)],
+                          attachments=[Attachment(root="archive", path=receipt.report)]
+                          if receipt else [],
                           extra={"termination": self.s.status.reason == "termination"})
         self.s.mark("farewell", "done", workflow.now(), "sent with the closure report")
 
@@ -541,18 +560,55 @@ class ClientOffboarding:
                 self.s.status.overdue = True
                 self._publish()
                 await self._email(f"{what}-overdue", "ops_alert", [], to_ops=True,
-                                  extra={**context, "reminders": reminders})
+                                  blocking=False, extra={**context, "reminders": reminders,
+                                                         "problem": False})
             if now >= next_reminder:
                 reminders += 1
-                await self._email(f"{what}-reminder-{reminders}", "reminder", to, extra=context)
+                await self._email(f"{what}-reminder-{reminders}", "reminder", to,
+                                  blocking=False, extra=context)
         self.s.end_wait(what)
         self._publish()
 
     # ----- activities ------------------------------------------------------------------
 
+    async def _until_done(self, key: str, step: str,
+                          call: Callable[[], Awaitable[T]]) -> T | None:
+        """Run an activity; when it fails for a reason only people can fix (transient
+        faults are retried by the activity's retry policy), raise a problem, alert ops and
+        wait until they retry or skip. Returns None when skipped."""
+        while True:
+            try:
+                return await call()
+            except ActivityError as err:
+                if _cancelled(err):  # we stopped it ourselves (a cancel): not ops' problem
+                    raise
+                why = _cause(err)
+            problem = self.s.raise_problem(key, step, why, workflow.now())
+            self.s.mark(step, self.s.status.step(step).state, workflow.now(),
+                        f"NEEDS OPS ({key}): {why}")
+            self._publish()
+            await self._email(f"problem-{key}-{len(self.s.status.problems)}", "ops_alert", [],
+                              to_ops=True, blocking=False, extra={
+                                  "what": key, "reminders": 0, "problem": True,
+                                  "since": self._as_date(problem.since),
+                                  "how": f"{why}. Fix the cause, then: python starter.py "
+                                         f"retry-step {workflow.info().workflow_id} --problem "
+                                         f"{key} --by <you> (or skip-step ... --reason ...)"})
+            await workflow.wait_condition(
+                lambda p=problem: p.resolution is not None or self._interrupted())  # type: ignore[misc]
+            self._check_interrupts()
+            self.s.settle_problem(problem)
+            self._publish()
+            if problem.resolution == "skip":
+                return None
+
     async def _email(self, key: str, template: str, to: list[str], *,
                      cc: list[str] | None = None, extra: dict[str, Any] | None = None,
-                     attachments: list[Attachment] | None = None, to_ops: bool = False) -> None:
+                     attachments: list[Attachment] | None = None, to_ops: bool = False,
+                     blocking: bool = True) -> None:
+        """Send one message. A refused recipient holds the step up for ops (fix-contact,
+        retry-step or skip-step) unless ``blocking`` is off (reminders and alerts), in
+        which case the failure is recorded and the offboarding moves on."""
         c = self.client
         context: dict[str, Any] = {
             "client_name": c.client_name,
@@ -569,22 +625,38 @@ class ClientOffboarding:
             "workflow_id": workflow.info().workflow_id,
             **(extra or {}),
         }
-        req = EmailRequest(workflow_id=workflow.info().workflow_id, key=key, template=template,
-                           to=to, cc=cc or [], to_ops=to_ops, context=context,
-                           attachments=attachments or [])
-        try:
-            receipt = await workflow.execute_activity_method(
+        def send() -> Awaitable[EmailReceipt]:
+            # Addresses are read at each try, so a fix-contact applies to the retry.
+            req = EmailRequest(
+                workflow_id=workflow.info().workflow_id, key=key, template=template,
+                to=[self.s.address(a) for a in to], cc=[self.s.address(a) for a in cc or []],
+                to_ops=to_ops, context=context, attachments=attachments or [])
+            return workflow.execute_activity_method(
                 Mailer.send_email, req,
                 # Short, so a send lost with a crashed worker is retried within a minute.
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
                 summary=f"email {key}",
             )
-        except ActivityError as err:
-            # A permanent refusal (a bad address) must not fail a months-long offboarding.
-            self.s.ignore(workflow.now(), f"email {key}", None, f"not delivered: {_cause(err)}")
-            self._publish()
+
+        if not blocking:
+            try:
+                self.s.status.emails.append(await send())
+            except ActivityError as err:
+                if _cancelled(err):
+                    raise
+                self.s.ignore(workflow.now(), f"email {key}", None,
+                              f"not delivered: {_cause(err)}")
+                self._publish()
             return
-        self.s.status.emails.append(receipt)
+        receipt = await self._until_done(f"mail-{key}", self._step_now(), send)
+        if receipt is None:
+            self.s.ignore(workflow.now(), f"email {key}", None, "skipped by ops")
+        else:
+            self.s.status.emails.append(receipt)
+
+    def _step_now(self) -> str:
+        stage = self.s.status.stage
+        return stage if stage in dict(STEPS) else "contract-review"
 
     # ----- what the UI and search see --------------------------------------------------
 
@@ -779,6 +851,42 @@ class ClientOffboarding:
     def _v_cancel(self, msg: Cancel) -> None:
         self._validate("cancel", msg)
 
+    @workflow.signal(name="fix-contact")
+    def fix_contact_signal(self, raw: RawValue) -> None:
+        self._signal("fix-contact", raw)
+
+    @workflow.update(name="fix-contact")
+    def fix_contact(self, msg: FixContact) -> Ack:
+        return self._apply("fix-contact", msg)
+
+    @fix_contact.validator
+    def _v_fix_contact(self, msg: FixContact) -> None:
+        self._validate("fix-contact", msg)
+
+    @workflow.signal(name="retry-step")
+    def retry_step_signal(self, raw: RawValue) -> None:
+        self._signal("retry-step", raw)
+
+    @workflow.update(name="retry-step")
+    def retry_step(self, msg: RetryStep) -> Ack:
+        return self._apply("retry-step", msg)
+
+    @retry_step.validator
+    def _v_retry_step(self, msg: RetryStep) -> None:
+        self._validate("retry-step", msg)
+
+    @workflow.signal(name="skip-step")
+    def skip_step_signal(self, raw: RawValue) -> None:
+        self._signal("skip-step", raw)
+
+    @workflow.update(name="skip-step")
+    def skip_step(self, msg: SkipStep) -> Ack:
+        return self._apply("skip-step", msg)
+
+    @skip_step.validator
+    def _v_skip_step(self, msg: SkipStep) -> None:
+        self._validate("skip-step", msg)
+
 
 async def _together(*steps: Awaitable[None]) -> None:
     """Run steps side by side; if one raises (a cancel), stop the others before going on,
@@ -795,6 +903,10 @@ async def _together(*steps: Awaitable[None]) -> None:
         error = failed[0].exception()
         assert error is not None
         raise error
+
+
+def _cancelled(err: ActivityError) -> bool:
+    return isinstance(err.cause, CancelledError)
 
 
 def _cause(err: BaseException) -> str:

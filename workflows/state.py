@@ -15,15 +15,26 @@ from models.messages import (
     CompleteTask,
     DisputeSettlement,
     ExtendNotice,
+    FixContact,
     MeetingHeld,
     Message,
     RecordFeedback,
     RejectData,
     Renew,
+    RetryStep,
+    SkipStep,
     TerminateEarly,
     VerifyData,
 )
-from models.status import Decision, Feedback, Ignored, ManualTask, OffboardingStatus, Step
+from models.status import (
+    Decision,
+    Feedback,
+    Ignored,
+    ManualTask,
+    OffboardingStatus,
+    Problem,
+    Step,
+)
 
 STEPS: list[tuple[str, str]] = [
     ("contract-review", "Contract review"),
@@ -161,9 +172,37 @@ class OffboardingState:
             "meeting": "ops (meeting-held)",
             "feedback": "ops (record-feedback)",
             "notice-period": "nobody; ops may renew, terminate-early or extend-notice",
+            "ops-action": "ops (retry-step / skip-step / fix-contact): "
+                          + "; ".join(p.why for p in self.open_problems()),
         }
         waits = self.status.waiting_for.split(",") if self.status.waiting_for else []
         return "; ".join(who.get(w, w) for w in waits) or "nobody"
+
+    # ----- problems only people can fix ------------------------------------------------
+
+    def open_problems(self) -> list[Problem]:
+        return [p for p in self.status.problems if p.resolution is None]
+
+    def problem(self, key: str) -> Problem | None:
+        return next((p for p in self.open_problems() if p.key == key), None)
+
+    def raise_problem(self, key: str, step: str, why: str, now: datetime) -> Problem:
+        problem = Problem(key=key, step=step, why=why, since=now)
+        self.status.problems.append(problem)
+        self.start_wait("ops-action", now, None)
+        return problem
+
+    def settle_problem(self, problem: Problem) -> None:
+        if not self.open_problems():
+            self.end_wait("ops-action")
+
+    def address(self, email: str) -> str:
+        """An address as it is now, after any fix-contact."""
+        seen = set()
+        while email in self.status.contacts_fixed and email not in seen:
+            seen.add(email)
+            email = self.status.contacts_fixed[email]
+        return email
 
     # ----- messages --------------------------------------------------------------------
 
@@ -266,6 +305,24 @@ class OffboardingState:
         if self.pending.cancel:
             raise Rejected("a cancellation is already under way")
 
+    def _check_fix_contact(self, msg: FixContact) -> None:
+        current = self.address(getattr(self.client.contacts, msg.role).email)
+        if current.lower() == msg.email.lower():
+            raise Rejected(f"{msg.role} already uses {msg.email}")
+
+    def _open_problem(self, key: str) -> Problem:
+        problem = self.problem(key)
+        if problem is None:
+            keys = ", ".join(p.key for p in self.open_problems()) or "none"
+            raise Rejected(f"no open problem {key!r}; open problems: {keys}")
+        return problem
+
+    def _check_retry_step(self, msg: RetryStep) -> None:
+        self._open_problem(msg.problem)
+
+    def _check_skip_step(self, msg: SkipStep) -> None:
+        self._open_problem(msg.problem)
+
     def apply(self, name: str, msg: Message, now: datetime) -> str:
         """Record an accepted message; returns what happened, for the sender."""
         p = self.pending
@@ -302,7 +359,25 @@ class OffboardingState:
                 self.status.contract_end = msg.new_end_date
             case Cancel():
                 p.cancel, detail = msg, f"cancel requested: {msg.reason}"
+            case FixContact():
+                old = self.address(getattr(self.client.contacts, msg.role).email)
+                self.status.contacts_fixed[old] = msg.email
+                detail = f"{msg.role} contact changed from {old} to {msg.email}"
+                # Mail that bounced off the old address is sent again to the new one.
+                for problem in self.open_problems():
+                    if problem.key.startswith("mail-") and old in problem.why:
+                        self._resolve(problem, "retry", msg.by, now, detail)
+            case RetryStep():
+                self._resolve(self._open_problem(msg.problem), "retry", msg.by, now, "")
+                detail = f"retrying {msg.problem}"
+            case SkipStep():
+                self._resolve(self._open_problem(msg.problem), "skip", msg.by, now, msg.reason)
+                detail = f"skipping {msg.problem}: {msg.reason}"
             case _:
                 raise Rejected(f"unknown message {name}")
         self.decide(now, name, msg.by, detail)
         return detail
+
+    def _resolve(self, problem: Problem, how: str, by: str, now: datetime, note: str) -> None:
+        problem.resolution = how  # type: ignore[assignment]
+        problem.resolved_by, problem.resolved_at, problem.note = by, now, note
