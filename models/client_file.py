@@ -151,9 +151,15 @@ class Account(Strict):
             if ref in seen:
                 raise ValueError(f"invoice number or payment reference {ref!r} appears twice")
             seen.add(ref)
-        for entry in [*self.invoices, *self.payments, *self.credits, *self.prepayments]:
-            if entry.amount < 0:  # type: ignore[attr-defined]
-                raise ValueError(f"{entry!r}: amounts must not be negative")
+        amounts = [
+            *[(i.number, i.amount) for i in self.invoices],
+            *[(p.reference, p.amount) for p in self.payments],
+            *[(c.reference, c.amount) for c in self.credits],
+            *[(p.reference, p.amount) for p in self.prepayments],
+        ]
+        for reference, amount in amounts:
+            if amount < 0:
+                raise ValueError(f"{reference}: amounts must not be negative (got {amount})")
         return self
 
 

@@ -53,13 +53,20 @@ def write_client(folder: Path, scim: ScimServer, **changes: Any) -> Path:
     return path
 
 
+async def start_one(env: WorkflowEnvironment, folder: Path, scim: ScimServer) -> str:
+    """Start one offboarding from a client file with the CLI; its workflow id."""
+    code, out = await cli(env, "--json", "start", "--client-file",
+                          str(write_client(folder, scim)))
+    assert code == 0, out
+    wid: str = json.loads(out)["workflow_id"]
+    return wid
+
+
 async def test_list_overdue_finds_an_approval_past_its_deadline(
     dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
     mail: MailCapture,
 ) -> None:
-    path = write_client(tmp_path, scim)
-    code, out = await cli(dev_env, "--json", "start", "--client-file", str(path))
-    wid = json.loads(out)["workflow_id"]
+    wid = await start_one(dev_env, tmp_path, scim)
     handle = dev_env.client.get_workflow_handle(wid)
     await wait_until(handle, lambda s: s.overdue, what="overdue settlement")
     for _ in range(100):  # visibility is eventually consistent
@@ -106,9 +113,7 @@ async def test_watch_follows_an_offboarding_until_it_ends(
     dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
     mail: MailCapture,
 ) -> None:
-    path = write_client(tmp_path, scim)
-    code, out = await cli(dev_env, "--json", "start", "--client-file", str(path))
-    wid = json.loads(out)["workflow_id"]
+    wid = await start_one(dev_env, tmp_path, scim)
     watcher = asyncio.create_task(cli(dev_env, "--json", "watch", wid, "--every", "0.1"))
     await wait_until(dev_env.client.get_workflow_handle(wid), waiting_for("notice-period"))
     code, out = await cli(dev_env, "renew", wid, "--by", "ops")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -63,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         OffboardingResult,
         OffboardingStatus,
         Outcome,
+        Problem,
     )
     from workflows import search_attributes as sa
     from workflows.state import STEPS, TERMINATION_SKIPS, OffboardingState, Rejected
@@ -320,13 +322,13 @@ class ClientOffboarding:
             return
         while True:
             attempt = len(self.s.status.data_packages) + 1
+            request = ExportRequest(workflow_id=workflow.info().workflow_id,
+                                    client_id=self.client.client_id, attempt=attempt,
+                                    data_sets=data_sets)
             exported = await self._until_done(
                 f"export-{attempt}", "data-transfer",
-                lambda attempt=attempt: workflow.execute_activity_method(  # type: ignore[misc]
-                    DataTransfer.export_client_data,
-                    ExportRequest(workflow_id=workflow.info().workflow_id,
-                                  client_id=self.client.client_id, attempt=attempt,
-                                  data_sets=data_sets),
+                functools.partial(
+                    workflow.execute_activity_method, DataTransfer.export_client_data, request,
                     start_to_close_timeout=timedelta(minutes=30),
                     heartbeat_timeout=timedelta(seconds=30),
                     retry_policy=RETRY_FOREVER,
@@ -399,7 +401,7 @@ class ClientOffboarding:
         # Every system at once; one that needs ops (a refused token) waits for them alone.
         results = await asyncio.gather(*[
             self._until_done(f"access-{sys.system}", "access-revocation",
-                             lambda sys=sys: revoke(sys))  # type: ignore[misc]
+                             functools.partial(revoke, sys))
             for sys in self.client.systems])
         failures: list[str] = []
         for sys, res in zip(self.client.systems, results, strict=True):
@@ -594,13 +596,15 @@ class ClientOffboarding:
                                   "how": f"{why}. Fix the cause, then: python starter.py "
                                          f"retry-step {workflow.info().workflow_id} --problem "
                                          f"{key} --by <you> (or skip-step ... --reason ...)"})
-            await workflow.wait_condition(
-                lambda p=problem: p.resolution is not None or self._interrupted())  # type: ignore[misc]
+            await workflow.wait_condition(functools.partial(self._settled_or_interrupted, problem))
             self._check_interrupts()
             self.s.settle_problem(problem)
             self._publish()
             if problem.resolution == "skip":
                 return None
+
+    def _settled_or_interrupted(self, problem: Problem) -> bool:
+        return problem.resolution is not None or self._interrupted()
 
     async def _email(self, key: str, template: str, to: list[str], *,
                      cc: list[str] | None = None, extra: dict[str, Any] | None = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from models.client_file import ClientFile
 from models.messages import (
@@ -34,6 +35,7 @@ from models.status import (
     OffboardingStatus,
     Problem,
     Step,
+    StepState,
 )
 
 STEPS: list[tuple[str, str]] = [
@@ -100,10 +102,10 @@ class OffboardingState:
 
     # ----- checklist bookkeeping -------------------------------------------------------
 
-    def mark(self, key: str, state: str, now: datetime, detail: str | None = None,
+    def mark(self, key: str, state: StepState, now: datetime, detail: str | None = None,
              by: str | None = None) -> None:
         step = self.status.step(key)
-        step.state = state  # type: ignore[assignment]
+        step.state = state
         step.at = now
         if detail is not None:
             step.detail = detail
@@ -142,10 +144,10 @@ class OffboardingState:
         elif overdue_at is not None:
             self.status.overdue_at = overdue_at
 
-    def skip_remaining(self, now: datetime, why: str, state: str = "skipped") -> None:
+    def skip_remaining(self, now: datetime, why: str, state: StepState = "skipped") -> None:
         for step in self.status.steps:
             if step.state in ("pending", "active", "waiting"):
-                step.state = state  # type: ignore[assignment]
+                step.state = state
                 step.at, step.detail = now, why
 
     def details_markdown(self) -> str:
@@ -378,6 +380,7 @@ class OffboardingState:
         self.decide(now, name, msg.by, detail)
         return detail
 
-    def _resolve(self, problem: Problem, how: str, by: str, now: datetime, note: str) -> None:
-        problem.resolution = how  # type: ignore[assignment]
+    def _resolve(self, problem: Problem, how: Literal["retry", "skip"], by: str,
+                 now: datetime, note: str) -> None:
+        problem.resolution = how
         problem.resolved_by, problem.resolved_at, problem.note = by, now, note
