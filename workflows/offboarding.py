@@ -399,7 +399,7 @@ class ClientOffboarding:
             )
 
         # Every system at once; one that needs ops (a refused token) waits for them alone.
-        results = await asyncio.gather(*[
+        results = await _together(*[
             self._until_done(f"access-{sys.system}", "access-revocation",
                              functools.partial(revoke, sys))
             for sys in self.client.systems])
@@ -477,7 +477,9 @@ class ClientOffboarding:
                           attachments=[Attachment(root="archive", path=receipt.report)]
                           if receipt else [],
                           extra={"termination": self.s.status.reason == "termination"})
-        self.s.mark("farewell", "done", workflow.now(), "sent with the closure report")
+        self.s.mark("farewell", "done", workflow.now(),
+                    "sent with the closure report" if receipt
+                    else "sent without a closure report (archive skipped)")
 
     async def _keep_in_touch(self) -> None:
         self._enter("keep-in-touch", workflow.now())
@@ -492,7 +494,14 @@ class ClientOffboarding:
         self.s.mark("keep-in-touch", "done", workflow.now(), "check-in sent")
         if self._retention is not None:
             self._publish()
-            await self._retention
+        if self._retention is not None and not self._retention.done():
+            # Retention may outlast the check-in; a cancel still ends the wait.
+            cancelled = asyncio.create_task(
+                workflow.wait_condition(lambda: self.s.pending.cancel is not None))
+            await workflow.wait([self._retention, cancelled],
+                                return_when=asyncio.FIRST_COMPLETED)
+            cancelled.cancel()
+            self._check_interrupts()
 
     # ----- endings other than completion -----------------------------------------------
 
@@ -892,9 +901,9 @@ class ClientOffboarding:
         self._validate("skip-step", msg)
 
 
-async def _together(*steps: Awaitable[None]) -> None:
-    """Run steps side by side; if one raises (a cancel), stop the others before going on,
-    so the workflow never ends with one of their activities still running."""
+async def _together(*steps: Awaitable[T]) -> list[T]:
+    """Run steps side by side and return their results; if one raises (a cancel), stop the
+    others before going on, so the workflow never ends with their activities running."""
     tasks = [asyncio.ensure_future(s) for s in steps]
     await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
     failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception()]
@@ -907,6 +916,7 @@ async def _together(*steps: Awaitable[None]) -> None:
         error = failed[0].exception()
         assert error is not None
         raise error
+    return [t.result() for t in tasks]
 
 
 def _cancelled(err: ActivityError) -> bool:
