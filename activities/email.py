@@ -8,6 +8,8 @@ close: the server accepted the message but the connection broke before we heard 
 
 from __future__ import annotations
 
+import email.policy
+import email.utils
 import mimetypes
 import re
 from datetime import UTC, datetime
@@ -21,6 +23,7 @@ import jinja2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.smtp_pool import SmtpPool
 from activities.stores import safe_key
 from models.records import EmailReceipt, EmailRequest
 from settings import Settings
@@ -43,6 +46,7 @@ def _paragraphs(text: str) -> list[dict[str, Any]]:
 class Mailer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.pool = SmtpPool(settings)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=jinja2.select_autoescape(["html"]),
@@ -109,19 +113,12 @@ class Mailer:
             activity.logger.info("message %s was already accepted; not sent again", receipt.key)
             return receipt.model_copy(update={"already_sent": True})
         msg = self.render(req)
+        raw = msg.as_bytes(policy=email.policy.SMTP)  # flattened once: sent and kept alike
         s = self.settings
         meter = activity.metric_meter()
+        sender = email.utils.parseaddr(s.mail_from)[1]
         try:
-            await aiosmtplib.send(
-                msg,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                use_tls=s.smtp_security == "tls",
-                start_tls=s.smtp_security == "starttls",
-                username=s.smtp_username,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                timeout=s.smtp_timeout_seconds,
-            )
+            await self.pool.send(sender, [*self.recipients(req), *req.cc], raw)
         except aiosmtplib.SMTPRecipientsRefused as err:
             meter.create_counter("offboarding_emails_failed", "Emails refused or failed").add(
                 1, {"template": req.template, "error": "RecipientRefused"})
@@ -155,7 +152,7 @@ class Mailer:
             subject=msg["Subject"], sent_at=datetime.now(UTC),
         )
         outbox.parent.mkdir(parents=True, exist_ok=True)
-        outbox.with_suffix(".eml").write_bytes(bytes(msg))
+        outbox.with_suffix(".eml").write_bytes(raw)
         tmp = receipt_path.with_suffix(".tmp")
         tmp.write_text(receipt.model_dump_json())
         tmp.replace(receipt_path)

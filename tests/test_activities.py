@@ -13,7 +13,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.access import AccessRevoker
 from activities.archive import Archiver
 from activities.email import Mailer
+from devtools import mailcapture
 from devtools.mailcapture import MailCapture
+from devtools.procs import free_port
 from devtools.scim import ScimServer
 from models.records import EmailRequest, RevokeRequest
 from settings import Settings
@@ -111,3 +113,25 @@ async def test_an_archive_is_written_once_and_never_overwritten(settings: Settin
         await ActivityEnvironment().run(archiver.archive_offboarding, state.status)
     record = (settings.archive_root / receipt.report).parent / "record.json"
     assert json.loads(record.read_text())["contract_end"] == cf.contract.end_date.isoformat()
+
+
+async def test_a_pooled_connection_the_server_dropped_is_replaced(settings: Settings) -> None:
+    port = free_port()
+    own = settings.model_copy(update={"smtp_port": port})
+    mailer = Mailer(own)
+    controller, first = mailcapture.start("127.0.0.1", port)
+    try:
+        await ActivityEnvironment().run(mailer.send_email, EmailRequest(
+            workflow_id="wf-6", key="one", template="check_in", to=["a@client.example"],
+            context=CONTEXT))
+    finally:
+        controller.stop()  # the server restarts: the idle pooled connection is now dead
+    controller, second = mailcapture.start("127.0.0.1", port)
+    try:
+        await ActivityEnvironment().run(mailer.send_email, EmailRequest(
+            workflow_id="wf-6", key="two", template="check_in", to=["a@client.example"],
+            context=CONTEXT))
+    finally:
+        controller.stop()
+    assert [m.message_id for m in first.messages] == ["<one.wf-6@offboarding.example.com>"]
+    assert [m.message_id for m in second.messages] == ["<two.wf-6@offboarding.example.com>"]
