@@ -117,27 +117,28 @@ class Mailer:
         s = self.settings
         meter = activity.metric_meter()
         sender = email.utils.parseaddr(s.mail_from)[1]
-        try:
-            await self.pool.send(sender, [*self.recipients(req), *req.cc], raw)
-        except aiosmtplib.SMTPRecipientsRefused as err:
+        def failed(error: str) -> None:
             meter.create_counter("offboarding_emails_failed", "Emails refused or failed").add(
-                1, {"template": req.template, "error": "RecipientRefused"})
-            refused = ", ".join(r.recipient for r in err.recipients)
+                1, {"template": req.template, "error": error})
+
+        try:
+            refused = await self.pool.send(sender, [*self.recipients(req), *req.cc], raw)
+        except aiosmtplib.SMTPRecipientsRefused as err:
+            failed("RecipientRefused")
+            everyone = ", ".join(r.recipient for r in err.recipients)
             raise ApplicationError(
-                f"the mail server refused {refused}", type="RecipientRefused", non_retryable=True
+                f"the mail server refused {everyone}", type="RecipientRefused", non_retryable=True
             ) from None
         except aiosmtplib.SMTPResponseException as err:
             permanent = 500 <= err.code < 600
-            meter.create_counter("offboarding_emails_failed", "Emails refused or failed").add(
-                1, {"template": req.template, "error": f"smtp-{err.code}"})
+            failed(f"smtp-{err.code}")
             raise ApplicationError(
                 f"the mail server answered {err.code} {err.message}",
                 type="SmtpPermanent" if permanent else "SmtpTransient",
                 non_retryable=permanent,
             ) from None
         except (aiosmtplib.SMTPException, OSError) as err:
-            meter.create_counter("offboarding_emails_failed", "Emails refused or failed").add(
-                1, {"template": req.template, "error": "unreachable"})
+            failed("unreachable")
             # Connection refused, timeouts, TLS trouble: worth retrying with backoff.
             raise ApplicationError(
                 f"could not reach the mail server {s.smtp_host}:{s.smtp_port}: "
@@ -147,9 +148,12 @@ class Mailer:
             1, {"template": req.template})
         activity.logger.info("sent %s to %d recipient(s)", req.key, len(self.recipients(req)),
                              extra={"step": req.key})
+        if refused:  # delivered to the others: not resent, but reported
+            failed("RecipientRefused")
         receipt = EmailReceipt(
-            key=req.key, message_id=msg["Message-ID"], to=[*self.recipients(req), *req.cc],
-            subject=msg["Subject"], sent_at=datetime.now(UTC),
+            key=req.key, message_id=msg["Message-ID"],
+            to=[r for r in [*self.recipients(req), *req.cc] if r not in refused],
+            refused=refused, subject=msg["Subject"], sent_at=datetime.now(UTC),
         )
         outbox.parent.mkdir(parents=True, exist_ok=True)
         outbox.with_suffix(".eml").write_bytes(raw)

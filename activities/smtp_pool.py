@@ -44,14 +44,16 @@ class SmtpPool:
             client.close()
         return None
 
-    async def send(self, sender: str, recipients: list[str], message: bytes) -> None:
+    async def send(self, sender: str, recipients: list[str], message: bytes) -> list[str]:
+        """Send one message; returns the recipients the server refused while accepting
+        the others (when it refuses all of them, SMTPRecipientsRefused is raised)."""
         async with self._slots:
             client = self._take_idle()
             reused = client is not None
             if client is None:
                 client = await self._connect()
             try:
-                await client.sendmail(sender, recipients, message)
+                refused, _ = await client.sendmail(sender, recipients, message)
             except aiosmtplib.SMTPServerDisconnected:
                 client.close()
                 if not reused:
@@ -59,7 +61,7 @@ class SmtpPool:
                 # The server had closed the idle connection before this message began.
                 client = await self._connect()
                 try:
-                    await client.sendmail(sender, recipients, message)
+                    refused, _ = await client.sendmail(sender, recipients, message)
                 except BaseException:
                     client.close()
                     raise
@@ -67,6 +69,7 @@ class SmtpPool:
                 client.close()
                 raise
             self._idle.append((client, time.monotonic()))
+            return sorted(refused)
 
     def close(self) -> None:
         for client, _ in self._idle:

@@ -35,6 +35,8 @@ class EmailReceipt(BaseModel):
     subject: str
     sent_at: datetime
     already_sent: bool = False
+    refused: list[str] = []
+    """Recipients the server refused while it accepted the message for the others."""
 
 
 class DataPackage(BaseModel):

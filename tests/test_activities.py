@@ -135,3 +135,15 @@ async def test_a_pooled_connection_the_server_dropped_is_replaced(settings: Sett
         controller.stop()
     assert [m.message_id for m in first.messages] == ["<one.wf-6@offboarding.example.com>"]
     assert [m.message_id for m in second.messages] == ["<two.wf-6@offboarding.example.com>"]
+
+
+async def test_a_partly_refused_message_reaches_the_others_and_reports_the_rest(
+    settings: Settings, mail: MailCapture,
+) -> None:
+    mail.refuse.add("gone@client.example")
+    req = EmailRequest(workflow_id="wf-7", key="notice", template="check_in",
+                       to=["a@client.example"], cc=["gone@client.example"], context=CONTEXT)
+    receipt = await ActivityEnvironment().run(Mailer(settings).send_email, req)
+    [msg] = mail.messages
+    assert msg.recipients == ["a@client.example"]
+    assert receipt.to == ["a@client.example"] and receipt.refused == ["gone@client.example"]

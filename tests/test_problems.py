@@ -185,3 +185,21 @@ async def test_scim_429_and_5xx_are_retried_and_never_become_problems(
     finally:
         overloaded.close()
         down.close()
+
+
+async def test_a_notice_refused_for_one_recipient_reaches_the_other_and_says_so(
+    dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture, scim: ScimServer,
+) -> None:
+    cf = client_file(scim=scim, end_in_days=10)  # short notice: sent at once
+    mail.refuse.add(cf.contacts.billing.email)
+    cli = cli_for(dev_env, settings)
+    async with new_worker(dev_env.client, settings):
+        wid = await cli.start(cf)
+        handle = dev_env.client.get_workflow_handle(wid)
+        st = await wait_until(handle, lambda s: s.step("notice").state == "done")
+        assert [m.recipients for m in mail.messages] == [[cf.contacts.primary.email]]
+        assert [(i.action, i.why) for i in st.ignored] == [
+            ("email notice", f"not delivered to {cf.contacts.billing.email}")]
+        assert st.emails[0].refused == [cf.contacts.billing.email]
+        await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+        await handle.result()

@@ -664,8 +664,12 @@ class ClientOffboarding:
         receipt = await self._until_done(f"mail-{key}", self._step_now(), send)
         if receipt is None:
             self.s.ignore(workflow.now(), f"email {key}", None, "skipped by ops")
-        else:
-            self.s.status.emails.append(receipt)
+            return
+        self.s.status.emails.append(receipt)
+        if receipt.refused:
+            self.s.ignore(workflow.now(), f"email {key}", None,
+                          "not delivered to " + ", ".join(receipt.refused))
+            self._publish()
 
     def _step_now(self) -> str:
         stage = self.s.status.stage
