@@ -45,8 +45,6 @@ from settings import SettingsError, load_settings
 from workflows import search_attributes as sa
 from workflows.offboarding import ClientOffboarding, workflow_id_for
 
-EXAMPLE = Path(__file__).parent / "examples" / "contract-end.yaml"
-
 
 class CliError(Exception):
     """A problem the user can fix; printed without a traceback, exit code 1."""

@@ -13,8 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.loading import InputError, load_client_file
 from starter import run_cli
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from tests.conftest import EXAMPLES
 
 
 def _example() -> dict[str, Any]:
