@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint venv test-tools demo clean
+.PHONY: run test lint venv test-tools demo bench clean
+N ?= 1000
 
 run: venv
 	@scripts/ensure-temporal-cli.sh >/dev/null
@@ -31,6 +32,12 @@ test-tools:
 	@scripts/ensure-test-server.sh >/dev/null
 	@scripts/ensure-compose-schema.sh >/dev/null
 	@scripts/ensure-chromium.sh >/dev/null
+
+# Not part of `make test`: minutes of load on the whole machine.
+bench: venv
+	@scripts/ensure-temporal-cli.sh >/dev/null
+	$(BIN)/python -m bench.email_path
+	$(BIN)/python -m bench.throughput --n $(N)
 
 demo: venv
 	$(BIN)/python starter.py demo

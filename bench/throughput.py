@@ -1,0 +1,340 @@
+"""Throughput of whole offboardings against the same-shape skeleton, on one machine:
+the dev server (SQLite file), the worker process, the SMTP and SCIM servers, all real.
+
+Days are shortened (``--day-ms``) and the benchmark plays the humans: it finds each
+offboarding waiting on a person through visibility and sends the update at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from bench.skeleton import Shape, SkeletonOffboarding, shape_of
+from connection import connect
+from devtools import mailcapture
+from devtools.procs import free_port, stop, wait_for_port
+from devtools.scim import ScimServer
+from models.client_file import ClientFile
+from models.loading import load_client_file
+from models.messages import ApproveSettlement, MeetingHeld, Message, RecordFeedback, VerifyData
+from models.status import OffboardingStatus, Timings
+from starter import Cli, register_search_attributes
+from workflows import search_attributes as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+HUMAN_WAITS = ("meeting", "settlement-approval", "data-verification", "feedback")
+
+
+@dataclass
+class Stack:
+    """Every server the benchmark needs, on free ports, in a temporary directory."""
+
+    dir: Path
+    address: str = ""
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    smtp_port: int = 0
+    scim: ScimServer | None = None
+    controller: Any = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, task_queue: str) -> None:
+        cli = subprocess.run([str(ROOT / "scripts/ensure-temporal-cli.sh")], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        port = free_port()
+        self.procs.append(subprocess.Popen(
+            [cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
+             "--db-filename", str(self.dir / "temporal.db"), "--log-level", "error",
+             *sa.dev_server_flags()],
+            stdout=(self.dir / "server.log").open("wb"), stderr=subprocess.STDOUT))
+        wait_for_port(port, self.procs[-1], timeout=60)
+        self.address = f"127.0.0.1:{port}"
+        self.smtp_port = free_port()
+        self.controller, _ = mailcapture.start("127.0.0.1", self.smtp_port)
+        self.scim = ScimServer(free_port(), ["crm", "wiki"], "bench-token",
+                               log=self.dir / "scim.log")
+        self.env = {
+            **{k: v for k, v in os.environ.items()
+               if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))},
+            "TEMPORAL_ADDRESS": self.address, "OFFBOARDING_ENV_FILE": "/nonexistent",
+            "OFFBOARDING_TASK_QUEUE": task_queue, "OFFBOARDING_SMTP_HOST": "127.0.0.1",
+            "OFFBOARDING_SMTP_PORT": str(self.smtp_port), "OFFBOARDING_METRICS_ADDRESS": "",
+            "OFFBOARDING_LOG_FORMAT": "json",
+            "OFFBOARDING_SCIM_SYSTEMS": json.dumps(self.scim.settings_json()),
+            "OFFBOARDING_STATE_DIR": str(self.dir / "state"),
+            "OFFBOARDING_CLIENT_DATA_ROOT": str(self.dir / "client-data"),
+            "OFFBOARDING_DOCUMENTS_ROOT": str(ROOT / "examples/documents"),
+            "OFFBOARDING_TRANSFER_ROOT": str(self.dir / "transfer"),
+            "OFFBOARDING_ARCHIVE_ROOT": str(self.dir / "archive"),
+        }
+
+    def start_process(self, args: list[str], log: str, ready: str) -> subprocess.Popen[bytes]:
+        path = self.dir / log
+        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=path.open("wb"),
+                                stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while ready not in path.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{args} did not start: {path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):
+            stop(proc)
+        if self.scim is not None:
+            self.scim.close()
+        if self.controller is not None:
+            self.controller.stop()
+
+
+def client_files(n: int, stack: Stack, tag: str) -> list[ClientFile]:
+    """N clients like the example, each with its own accounts and data."""
+    base = load_client_file(ROOT / "examples/contract-end.yaml").model_dump(mode="json")
+    today = date.today()
+    files = []
+    assert stack.scim is not None
+    for i in range(n):
+        data = json.loads(json.dumps(base))
+        cid = f"bench-{tag}-{i:05d}"
+        data["client_id"] = cid
+        data["contract"]["end_date"] = (today + timedelta(days=32)).isoformat()
+        data["contract"]["renewal_offer"]["valid_until"] = None
+        data["follow_up_days"], data["retention_days"] = 1, 1
+        for system in data["systems"]:
+            system["users"] = [f"{u}-{cid}" for u in system["users"]]
+            for user in system["users"]:
+                stack.scim.add_user(system["system"], user)
+        for ds in data["data_sets"]:
+            target = stack.dir / "client-data" / cid / Path(ds["path"]).name
+            shutil.copytree(ROOT / "examples/client-data" / ds["path"], target)
+            ds["path"] = f"{cid}/{Path(ds['path']).name}"
+        files.append(ClientFile.model_validate(data))
+    return files
+
+
+def decision(st: OffboardingStatus, wait: str) -> tuple[str, Message, tuple[Any, ...]] | None:
+    """What a person answers to a wait, and a key that makes each answer happen once."""
+    if wait == "meeting":
+        return "meeting-held", MeetingHeld(by="bench"), (wait,)
+    if wait == "settlement-approval":
+        stmt = st.statements[-1]
+        return ("approve-settlement", ApproveSettlement(
+            by="finance.lead@example.com", statement_hash=stmt.short_hash), (wait, stmt.version))
+    if wait == "data-verification":
+        pkg = st.data_packages[-1]
+        checksum = hashlib.sha256((Path(pkg.location) / "manifest.json").read_bytes()).hexdigest()
+        return ("verify-data", VerifyData(by="tom.becker@acme-analytics.example",
+                                          checksum=checksum), (wait, pkg.attempt))
+    if wait == "feedback":
+        return "record-feedback", RecordFeedback(by="bench", nps=9), (wait,)
+    return None
+
+
+async def play_humans(cli: Cli, task_queue: str, n: int, progress: Any) -> None:
+    """Answer every wait as soon as visibility shows it, until all N have completed."""
+    answered: set[tuple[Any, ...]] = set()
+    busy: set[str] = set()
+    tasks: set[asyncio.Task[None]] = set()
+    sem = asyncio.Semaphore(32)
+
+    async def answer(wid: str, wait: str) -> None:
+        try:
+            async with sem:
+                st = await cli.status(wid)
+                found = decision(st, wait) if wait in (st.waiting_for or "").split(",") else None
+                if found is None or (wid, *found[2]) in answered:
+                    return
+                answered.add((wid, *found[2]))
+                await cli.send(wid, found[0], found[1])
+        finally:
+            busy.discard(wid)
+
+    base = f'WorkflowType = "ClientOffboarding" AND TaskQueue = "{task_queue}"'
+    while True:
+        for wait in HUMAN_WAITS:
+            query = f'{base} AND ExecutionStatus = "Running" AND {sa.WAITING_FOR.name} = "{wait}"'
+            async for wf in cli.client.list_workflows(query):
+                if wf.id not in busy:
+                    busy.add(wf.id)
+                    task = asyncio.create_task(answer(wf.id, wait))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+        done = (await cli.client.count_workflows(
+            f'{base} AND ExecutionStatus = "Completed"')).count
+        progress(done)
+        if done >= n:
+            return
+        await asyncio.sleep(0.2)
+
+
+@dataclass
+class Phase:
+    name: str
+    n: int
+    seconds: float
+    activities: int
+    latencies: list[float]
+
+    @property
+    def per_minute(self) -> float:
+        return self.n / self.seconds * 60
+
+    def percentile(self, q: float) -> float:
+        xs = sorted(self.latencies)
+        return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def closed_latencies(client: Client, workflow_type: str, task_queue: str) -> list[float]:
+    out = []
+    async for wf in client.list_workflows(
+            f'WorkflowType = "{workflow_type}" AND TaskQueue = "{task_queue}"'):
+        if wf.close_time and wf.start_time:
+            out.append((wf.close_time - wf.start_time).total_seconds())
+    return out
+
+
+async def approval_to_next_activity(client: Client, ids: list[str]) -> list[float]:
+    """Human latency from histories: an approval update accepted -> next activity started."""
+    out: list[float] = []
+    for wid in ids:
+        events = (await client.get_workflow_handle(wid).fetch_history()).events
+        for i, ev in enumerate(events):
+            if ev.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                continue
+            name = ev.workflow_execution_update_accepted_event_attributes \
+                .accepted_request.input.name
+            if name not in ("approve-settlement", "verify-data"):
+                continue
+            accepted = ev.event_time.ToDatetime()
+            for later in events[i + 1:]:
+                if later.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                    out.append((later.event_time.ToDatetime() - accepted).total_seconds())
+                    break
+    return out
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+async def run(n: int, day_ms: int, stack: Stack) -> dict[str, Any]:
+    tq, sk_tq = "bench-offboarding", "bench-skeleton"
+    client = await connect(stack.address)
+    await register_search_attributes(client)
+    stack.start_process([sys.executable, "worker.py"], "worker.log", "worker polling")
+    stack.start_process([sys.executable, "-m", "bench.skeleton", "--address", stack.address,
+                         "--task-queue", sk_tq], "skeleton.log", "skeleton worker polling")
+    say(f"preparing {n} client files, accounts and data...")
+    files = client_files(n, stack, "o")
+    cli = Cli(client, tq, io.StringIO(), as_json=False)
+    cli.timings = Timings(day_length=timedelta(milliseconds=day_ms),
+                          meeting_deadline_days=1e6, settlement_reminder_days=1e6,
+                          settlement_escalation_days=1e6, data_reminder_days=1e6,
+                          data_escalation_days=1e6, feedback_deadline_days=1e6)
+
+    def progress(label: str) -> Any:
+        last = [-1]
+
+        def show(done: int) -> None:
+            if done != last[0]:
+                last[0] = done
+                say(f"  {label}: {done}/{n} completed")
+        return show
+
+    say(f"offboardings: starting {n}")
+    start = time.monotonic()
+    await asyncio.gather(*[cli.start(cf) for cf in files])
+    await play_humans(cli, tq, n, progress("offboardings"))
+    real = Phase("offboarding", n, time.monotonic() - start, 0,
+                 await closed_latencies(client, "ClientOffboarding", tq))
+    sample = [f"offboarding-{cf.client_id}" for cf in files[:50]]
+    history = await client.get_workflow_handle(sample[0]).fetch_history()
+    shape: Shape = shape_of(history)
+    real.activities = shape.count("activity") * n
+    human = await approval_to_next_activity(client, sample)
+
+    say(f"skeleton ({len(shape.ops)} ops: {shape.count('activity')} activities, "
+        f"{shape.count('timer')} timers, {shape.count('update')} updates): starting {n}")
+    start = time.monotonic()
+    handles = await asyncio.gather(*[
+        client.start_workflow(SkeletonOffboarding.run, shape, id=f"skeleton-{i:05d}",
+                              task_queue=sk_tq) for i in range(n)])
+    updates = [op.name for op in shape.ops if op.kind == "update"]
+
+    async def drive(handle: Any) -> None:
+        for name in updates:
+            await handle.execute_update(name, {"by": "bench"})
+        await handle.result()
+
+    await asyncio.gather(*[drive(h) for h in handles])
+    skeleton = Phase("skeleton", n, time.monotonic() - start, shape.count("activity") * n,
+                     await closed_latencies(client, "SkeletonOffboarding", sk_tq))
+    return {"real": real, "skeleton": skeleton, "human": human, "shape": shape}
+
+
+def report(n: int, result: dict[str, Any]) -> str:
+    real, skel, human = result["real"], result["skeleton"], result["human"]
+    hs = sorted(human)
+
+    def pct(q: float) -> float:
+        return hs[min(len(hs) - 1, int(q * len(hs)))] * 1000 if hs else float("nan")
+
+    lines = [
+        f"machine: {os.cpu_count()} cores; N = {n}",
+        "",
+        "| | offboarding | skeleton |",
+        "|---|---|---|",
+        f"| completed per minute | {real.per_minute:.0f} | {skel.per_minute:.0f} |",
+        f"| activities per second | {real.activities / real.seconds:.1f} | "
+        f"{skel.activities / skel.seconds:.1f} |",
+        f"| completion latency p50 / p95 / p99 (s) | {real.percentile(.5):.1f} / "
+        f"{real.percentile(.95):.1f} / {real.percentile(.99):.1f} | {skel.percentile(.5):.1f} / "
+        f"{skel.percentile(.95):.1f} / {skel.percentile(.99):.1f} |",
+        f"| wall time (s) | {real.seconds:.0f} | {skel.seconds:.0f} |",
+        "",
+        f"throughput ratio offboarding / skeleton: **{real.per_minute / skel.per_minute:.2f}**",
+        f"approval accepted -> next activity started (ms, {len(hs)} samples): "
+        f"p50 {pct(.5):.0f}, p95 {pct(.95):.0f}, p99 {pct(.99):.0f}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--day-ms", type=int, default=20)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="offboarding-bench-") as tmp:
+        stack = Stack(Path(tmp))
+        try:
+            stack.start("bench-offboarding")
+            result = asyncio.run(run(args.n, args.day_ms, stack))
+        finally:
+            stack.close()
+    text = report(args.n, result)
+    print(text)
+    out = ROOT / "bench" / "results.md"
+    out.write_text("# Benchmark results\n\n" + text + "\n")
+    say(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
