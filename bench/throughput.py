@@ -7,7 +7,6 @@ offboarding waiting on a person through visibility and sends the update at once.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import io
@@ -16,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -52,6 +50,7 @@ class Stack:
     smtp_port: int = 0
     scim: ScimServer | None = None
     controller: Any = None
+    capture: Any = None
     env: dict[str, str] = field(default_factory=dict)
 
     def start(self, task_queue: str) -> None:
@@ -66,7 +65,7 @@ class Stack:
         wait_for_port(port, self.procs[-1], timeout=60)
         self.address = f"127.0.0.1:{port}"
         self.smtp_port = free_port()
-        self.controller, _ = mailcapture.start("127.0.0.1", self.smtp_port)
+        self.controller, self.capture = mailcapture.start("127.0.0.1", self.smtp_port)
         self.scim = ScimServer(free_port(), ["crm", "wiki"], "bench-token",
                                log=self.dir / "scim.log")
         self.env = {
@@ -105,8 +104,8 @@ class Stack:
             self.controller.stop()
 
 
-def client_files(n: int, stack: Stack, tag: str) -> list[ClientFile]:
-    """N clients like the example, each with its own accounts and data."""
+def client_files(n: int, stack: Stack, tag: str, prepare: bool = True) -> list[ClientFile]:
+    """N clients like the example, each with its own accounts and data (``prepare``)."""
     base = load_client_file(ROOT / "examples/contract-end.yaml").model_dump(mode="json")
     today = date.today()
     files = []
@@ -120,11 +119,12 @@ def client_files(n: int, stack: Stack, tag: str) -> list[ClientFile]:
         data["follow_up_days"], data["retention_days"] = 1, 1
         for system in data["systems"]:
             system["users"] = [f"{u}-{cid}" for u in system["users"]]
-            for user in system["users"]:
+            for user in system["users"] if prepare else []:
                 stack.scim.add_user(system["system"], user)
         for ds in data["data_sets"]:
             target = stack.dir / "client-data" / cid / Path(ds["path"]).name
-            shutil.copytree(ROOT / "examples/client-data" / ds["path"], target)
+            if prepare:
+                shutil.copytree(ROOT / "examples/client-data" / ds["path"], target)
             ds["path"] = f"{cid}/{Path(ds['path']).name}"
         files.append(ClientFile.model_validate(data))
     return files
@@ -288,53 +288,3 @@ async def run(n: int, day_ms: int, stack: Stack) -> dict[str, Any]:
     skeleton = Phase("skeleton", n, time.monotonic() - start, shape.count("activity") * n,
                      await closed_latencies(client, "SkeletonOffboarding", sk_tq))
     return {"real": real, "skeleton": skeleton, "human": human, "shape": shape}
-
-
-def report(n: int, result: dict[str, Any]) -> str:
-    real, skel, human = result["real"], result["skeleton"], result["human"]
-    hs = sorted(human)
-
-    def pct(q: float) -> float:
-        return hs[min(len(hs) - 1, int(q * len(hs)))] * 1000 if hs else float("nan")
-
-    lines = [
-        f"machine: {os.cpu_count()} cores; N = {n}",
-        "",
-        "| | offboarding | skeleton |",
-        "|---|---|---|",
-        f"| completed per minute | {real.per_minute:.0f} | {skel.per_minute:.0f} |",
-        f"| activities per second | {real.activities / real.seconds:.1f} | "
-        f"{skel.activities / skel.seconds:.1f} |",
-        f"| completion latency p50 / p95 / p99 (s) | {real.percentile(.5):.1f} / "
-        f"{real.percentile(.95):.1f} / {real.percentile(.99):.1f} | {skel.percentile(.5):.1f} / "
-        f"{skel.percentile(.95):.1f} / {skel.percentile(.99):.1f} |",
-        f"| wall time (s) | {real.seconds:.0f} | {skel.seconds:.0f} |",
-        "",
-        f"throughput ratio offboarding / skeleton: **{real.per_minute / skel.per_minute:.2f}**",
-        f"approval accepted -> next activity started (ms, {len(hs)} samples): "
-        f"p50 {pct(.5):.0f}, p95 {pct(.95):.0f}, p99 {pct(.99):.0f}",
-    ]
-    return "\n".join(lines)
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--day-ms", type=int, default=20)
-    args = p.parse_args()
-    with tempfile.TemporaryDirectory(prefix="offboarding-bench-") as tmp:
-        stack = Stack(Path(tmp))
-        try:
-            stack.start("bench-offboarding")
-            result = asyncio.run(run(args.n, args.day_ms, stack))
-        finally:
-            stack.close()
-    text = report(args.n, result)
-    print(text)
-    out = ROOT / "bench" / "results.md"
-    out.write_text("# Benchmark results\n\n" + text + "\n")
-    say(f"written to {out}")
-
-
-if __name__ == "__main__":
-    main()

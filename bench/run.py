@@ -1,0 +1,174 @@
+"""``make bench``: the whole benchmark, on this machine, against real servers.
+
+For each N of the series, ``--reps`` runs of: N offboardings, then the same-shape skeleton
+with the same N (bench/throughput.py), each run on a fresh stack. Then ``--open``
+offboardings left waiting on their notice (bench/open_offboardings.py), and the email path
+(bench/email_path.py). Medians of the repetitions and every ratio go to
+``bench/results.md``, with a chart of throughput and latency against N in
+``bench/results.png``. Every process it starts is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench import email_path, open_offboardings, throughput
+from bench.throughput import Stack, say
+
+ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def on_fresh_stack(work: Callable[[Stack], Coroutine[Any, Any, T]]) -> T:
+    with tempfile.TemporaryDirectory(prefix="offboarding-bench-") as tmp:
+        stack = Stack(Path(tmp))
+        try:
+            stack.start("bench-offboarding")
+            return asyncio.run(work(stack))
+        finally:
+            stack.close()
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
+
+
+def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, float]:
+    med = statistics.median
+    real = [r["real"] for r in runs]
+    skel = [r["skeleton"] for r in runs]
+    return {
+        "n": n,
+        "reps": len(runs),
+        "real_per_min": med(p.per_minute for p in real),
+        "skel_per_min": med(p.per_minute for p in skel),
+        "ratio": med(a.per_minute / b.per_minute for a, b in zip(real, skel, strict=True)),
+        "real_seconds": med(p.seconds for p in real),
+        "real_acts_per_s": med(p.activities / p.seconds for p in real),
+        "skel_acts_per_s": med(p.activities / p.seconds for p in skel),
+        "real_p50": med(p.percentile(.5) for p in real),
+        "real_p95": med(p.percentile(.95) for p in real),
+        "real_p99": med(p.percentile(.99) for p in real),
+        "skel_p50": med(p.percentile(.5) for p in skel),
+        "skel_p99": med(p.percentile(.99) for p in skel),
+        "human_p50_ms": med(pct(r["human"], .5) for r in runs) * 1000,
+        "human_p95_ms": med(pct(r["human"], .95) for r in runs) * 1000,
+        "human_p99_ms": med(pct(r["human"], .99) for r in runs) * 1000,
+    }
+
+
+def memory_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return float("nan")
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def report(rows: list[dict[str, float]], opened: dict[str, Any] | None,
+           email: dict[str, float] | None, day_ms: int) -> str:
+    out = [f"Machine: {os.cpu_count()} cores, {memory_gib():.0f} GiB. One contract day = "
+           f"{day_ms} ms. Medians of the repetitions.", "",
+           "| N | reps | offboardings/min | skeleton/min | ratio | activities/s (real / "
+           "skeleton) | latency p50 / p95 / p99 s | approval -> next activity p50 / p95 / "
+           "p99 ms |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        out.append(
+            f"| {r['n']:.0f} | {r['reps']:.0f} | {r['real_per_min']:.0f} | "
+            f"{r['skel_per_min']:.0f} | {r['ratio']:.2f} | {r['real_acts_per_s']:.1f} / "
+            f"{r['skel_acts_per_s']:.1f} | {r['real_p50']:.1f} / {r['real_p95']:.1f} / "
+            f"{r['real_p99']:.1f} | {r['human_p50_ms']:.0f} / {r['human_p95_ms']:.0f} / "
+            f"{r['human_p99_ms']:.0f} |")
+    out += ["", "Targets:", ""]
+    largest = max(rows, key=lambda r: r["n"]) if rows else None
+    if largest:
+        out.append(f"- offboarding / skeleton throughput >= 0.8: {largest['ratio']:.2f} at N = "
+                   f"{largest['n']:.0f}, {verdict(largest['ratio'] >= 0.8)}")
+        if largest["n"] >= 1000:
+            out.append(f"- 1,000 offboardings in <= 10 minutes: "
+                       f"{largest['real_seconds'] / 60:.1f} min, "
+                       f"{verdict(largest['real_seconds'] <= 600)}")
+        out.append(f"- approval -> next activity p99 <= 200 ms: "
+                   f"{largest['human_p99_ms']:.0f} ms, {verdict(largest['human_p99_ms'] <= 200)}")
+    if opened:
+        out.append(f"- worker RSS <= 300 MiB with {opened['m']} open offboardings: "
+                   f"{opened['waiting_rss_mib']:.0f} MiB (idle {opened['idle_rss_mib']:.0f}, "
+                   f"after the notices {opened['after_rss_mib']:.0f}), "
+                   f"{verdict(opened['waiting_rss_mib'] <= 300)}")
+        out.append(f"  - started in {opened['start_seconds']:.0f} s; every notice sent "
+                   f"{opened['all_sent_after_last_due_s']:.0f} s after the last one was due "
+                   f"({opened['all_sent_after_first_due_s']:.0f} s after the first)")
+    if email:
+        out.append(f"- email activity >= 2x one-connection-per-message aiosmtplib: "
+                   f"{email['activity_msgs_per_s']:.0f} vs {email['baseline_msgs_per_s']:.0f} "
+                   f"msg/s, ratio {email['ratio']:.2f}, {verdict(email['ratio'] >= 2)}")
+    return "\n".join(out)
+
+
+def chart(rows: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = [r["n"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(ns, [r["real_per_min"] for r in rows], "o-", label="offboarding")
+    left.plot(ns, [r["skel_per_min"] for r in rows], "s--", label="skeleton")
+    left.set(xlabel="N", ylabel="completed per minute", title="Throughput")
+    left.legend()
+    right.plot(ns, [r["real_p50"] for r in rows], "o-", label="offboarding p50")
+    right.plot(ns, [r["real_p99"] for r in rows], "o:", label="offboarding p99")
+    right.plot(ns, [r["skel_p50"] for r in rows], "s--", label="skeleton p50")
+    right.set(xlabel="N", ylabel="seconds", title="Completion latency")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--series", default="100,300,1000")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--open", type=int, default=5000, help="0 to leave it out")
+    p.add_argument("--day-ms", type=int, default=20)
+    p.add_argument("--email-messages", type=int, default=300)
+    args = p.parse_args()
+    rows = []
+    for n in [int(x) for x in args.series.split(",") if x]:
+        runs = []
+        for rep in range(args.reps):
+            say(f"== throughput N={n}, repetition {rep + 1}/{args.reps}")
+            runs.append(on_fresh_stack(functools.partial(throughput.run, n, args.day_ms)))
+        rows.append(summarize(n, runs))
+    opened = None
+    if args.open:
+        say(f"== {args.open} open offboardings")
+        opened = on_fresh_stack(functools.partial(open_offboardings.run, args.open))
+    say("== email path")
+    email = asyncio.run(email_path.measure(args.email_messages, 3))
+    text = report(rows, opened, email, args.day_ms)
+    print(text)
+    (ROOT / "bench" / "results.md").write_text("# Benchmark results\n\n`make bench "
+                                               f"BENCH_ARGS=\"{' '.join(sys.argv[1:])}\"`"
+                                               f"\n\n{text}\n")
+    if rows:
+        chart(rows, ROOT / "bench" / "results.png")
+    say("written to bench/results.md and bench/results.png")
+
+
+if __name__ == "__main__":
+    main()
