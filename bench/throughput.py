@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from bench.skeleton import Shape, SkeletonOffboarding, shape_of
 from connection import connect
@@ -279,9 +279,19 @@ async def run(n: int, day_ms: int, stack: Stack) -> dict[str, Any]:
                               task_queue=sk_tq) for i in range(n)])
     updates = [op.name for op in shape.ops if op.kind == "update"]
 
+    sem = asyncio.Semaphore(32)  # as many calls in flight as the real driver allows
+
     async def drive(handle: Any) -> None:
-        for name in updates:
-            await handle.execute_update(name, {"by": "bench"})
+        for i, name in enumerate(updates):
+            for attempt in range(5):
+                try:
+                    async with sem:
+                        # A stable id: a retry of an update that did arrive is not doubled.
+                        await handle.execute_update(name, {"by": "bench"}, id=f"{name}-{i}")
+                    break
+                except WorkflowUpdateRPCTimeoutOrCancelledError:
+                    if attempt == 4:
+                        raise
         await handle.result()
 
     await asyncio.gather(*[drive(h) for h in handles])
