@@ -607,7 +607,7 @@ class ClientOffboarding:
                                          f"{key} --by <you> (or skip-step ... --reason ...)"})
             await workflow.wait_condition(functools.partial(self._settled_or_interrupted, problem))
             self._check_interrupts()
-            self.s.settle_problem(problem)
+            self.s.end_ops_wait_if_clear()
             self._publish()
             if problem.resolution == "skip":
                 return None

@@ -194,7 +194,8 @@ class OffboardingState:
         self.start_wait("ops-action", now, None)
         return problem
 
-    def settle_problem(self, problem: Problem) -> None:
+    def end_ops_wait_if_clear(self) -> None:
+        """Once no problem is open, the offboarding no longer waits for ops."""
         if not self.open_problems():
             self.end_wait("ops-action")
 
