@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.access import AccessRevoker
 from activities.archive import Archiver
-from activities.email import Mailer
+from activities.email import Mailer, sent_messages
 from devtools import mailcapture
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
@@ -49,6 +49,44 @@ async def test_a_retried_send_is_recognised_and_not_sent_twice(
     assert len(mail.messages) == 1
     assert again.already_sent and again.message_id == first.message_id
     assert mail.messages[0].message_id == "<farewell.wf-2@offboarding.example.com>"
+
+
+async def test_non_ascii_subjects_and_names_arrive_intact(
+    settings: Settings, mail: MailCapture,
+) -> None:
+    settings = settings.model_copy(update={"mail_from": "Zoë Müller <services@example.com>"})
+    req = EmailRequest(workflow_id="wf-utf8", key="knowledge", template="knowledge_transfer",
+                       to=["a@client.example"],
+                       context={**CONTEXT, "client_name": "Société Générale Ünïcode",
+                                "documents": []})
+    receipt = await ActivityEnvironment().run(Mailer(settings).send_email, req)
+    [msg] = mail.messages
+    assert "Société Générale Ünïcode" in msg.subject and receipt.subject == msg.subject
+    assert str(msg.message["From"]) == "Zoë Müller <services@example.com>"
+    assert msg.message["Date"] is not None
+
+
+async def test_an_outbox_written_by_an_older_worker_is_still_honoured(
+    settings: Settings, mail: MailCapture,
+) -> None:
+    """Workers before the single-file outbox kept a JSON receipt and an .eml apart; an
+    offboarding in flight across the upgrade must neither resend nor lose its mail."""
+    folder = settings.outbox_dir / "wf-old"
+    folder.mkdir(parents=True)
+    (folder / "notice.json").write_text(json.dumps({
+        "key": "notice", "message_id": "<notice.wf-old@offboarding.example.com>",
+        "to": ["a@client.example"], "subject": "Notice", "sent_at": "2026-01-01T00:00:00Z"}))
+    (folder / "notice.eml").write_bytes(b"Subject: Notice\r\n\r\nold body\r\n")
+    req = EmailRequest(workflow_id="wf-old", key="notice", template="check_in",
+                       to=["a@client.example"], context=CONTEXT)
+    again = await ActivityEnvironment().run(Mailer(settings).send_email, req)
+    assert again.already_sent and not mail.messages
+    req = req.model_copy(update={"key": "farewell"})
+    await ActivityEnvironment().run(Mailer(settings).send_email, req)
+    kept = sent_messages(settings, "wf-old")
+    assert sorted(kept) == ["farewell.eml", "notice.eml"]
+    assert kept["notice.eml"].endswith(b"old body\r\n")
+    assert kept["farewell.eml"] == mail.messages[0].raw
 
 
 async def test_a_refused_recipient_is_a_permanent_error(
