@@ -35,12 +35,6 @@ class ScimClient:
             timeout=system.timeout_seconds,
         )
 
-    async def __aenter__(self) -> ScimClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.http.aclose()
-
     def _raise_for(self, resp: httpx.Response, what: str) -> None:
         if resp.status_code in (401, 403):
             # Credentials are ops' to fix; retrying by itself will not help.
@@ -95,8 +89,19 @@ class ScimClient:
 
 
 class AccessRevoker:
+    """Keeps one SCIM client per system for the worker's life: a client per activity
+    built a fresh TLS context and connection pool every time, the single largest cost in
+    the worker's profile (bench/profile-100.md). Like the SMTP pool, the clients live
+    as long as the worker process."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._clients: dict[str, ScimClient] = {}
+
+    def _client(self, name: str, system: ScimSystem) -> ScimClient:
+        if name not in self._clients:
+            self._clients[name] = ScimClient(name, system)
+        return self._clients[name]
 
     @activity.defn(name="revoke_access")
     async def revoke_access(self, req: RevokeRequest) -> SystemRevocation:
@@ -108,16 +113,16 @@ class AccessRevoker:
                 type="ScimNotConfigured", non_retryable=True,
             )
         results: list[AccountResult] = []
+        scim = self._client(req.system, system)
+        revoked = activity.metric_meter().create_counter(
+            "offboarding_accounts_revoked", "Client accounts deactivated, deleted or "
+            "found already gone")
         try:
-            async with ScimClient(req.system, system) as scim:
-                revoked = activity.metric_meter().create_counter(
-                    "offboarding_accounts_revoked", "Client accounts deactivated, deleted or "
-                    "found already gone")
-                for n, user in enumerate(req.users, 1):
-                    activity.heartbeat(f"{n}/{len(req.users)}")
-                    result = await self._revoke_one(scim, user, req.mode)
-                    revoked.add(1, {"system": req.system, "result": result.result})
-                    results.append(result)
+            for n, user in enumerate(req.users, 1):
+                activity.heartbeat(f"{n}/{len(req.users)}")
+                result = await self._revoke_one(scim, user, req.mode)
+                revoked.add(1, {"system": req.system, "result": result.result})
+                results.append(result)
         except httpx.TransportError as err:
             raise ApplicationError(
                 f"{req.system}: could not reach {system.base_url}: {type(err).__name__}",
