@@ -10,6 +10,7 @@ import jinja2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.blocking import in_thread
 from activities.email import TEMPLATES, sent_messages
 from activities.stores import BundleExists, FileSystemStore, safe_key, sha256
 from models.records import ArchiveReceipt
@@ -31,6 +32,9 @@ class Archiver:
 
     @activity.defn(name="archive_offboarding")
     async def archive_offboarding(self, record: OffboardingStatus) -> ArchiveReceipt:
+        return await in_thread(self._archive, record)
+
+    def _archive(self, record: OffboardingStatus) -> ArchiveReceipt:
         key = f"{safe_key(record.client_id)}/{safe_key(record.workflow_id)}"
         record_json = record.model_dump_json(indent=2).encode()
         files: dict[str, bytes] = {"record.json": record_json}

@@ -10,10 +10,12 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.blocking import in_thread
 from activities.stores import BundleExists, FileSystemStore, safe_key, sha256
 from models.records import DataPackage, ExportRequest, PurgeRequest, PurgeResult
 from settings import Settings
@@ -51,18 +53,11 @@ class DataTransfer:
             return DataPackage(attempt=req.attempt, location=str(self.settings.transfer_root / key),
                                manifest_sha256=sha256(existing), files=len(manifest["files"]),
                                bytes=sum(f["bytes"] for f in manifest["files"]))
-        root = self.settings.client_data_root
         buf = io.BytesIO()
-        entries = []
+        entries: list[dict[str, Any]] = []
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, rel in req.data_sets:
-                base = (root / rel).resolve()
-                for path in _files_of(root, rel):
-                    data = path.read_bytes()
-                    inner = f"{safe_key(name)}/{path.relative_to(base).as_posix()}" \
-                        if path != base else f"{safe_key(name)}/{path.name}"
-                    zf.writestr(zipfile.ZipInfo(inner, FIXED_ZIP_TIME), data)
-                    entries.append({"path": inner, "sha256": sha256(data), "bytes": len(data)})
+                entries += await in_thread(self._add_data_set, zf, name, rel, detail=name)
                 activity.heartbeat(name)
         package = buf.getvalue()
         manifest_bytes = json.dumps({
@@ -70,9 +65,9 @@ class DataTransfer:
             "package_sha256": sha256(package), "files": entries,
         }, indent=2, sort_keys=True).encode()
         try:
-            location = self.store.write_bundle(
-                key, {"data.zip": package, "manifest.json": manifest_bytes}
-            )
+            bundle = {"data.zip": package, "manifest.json": manifest_bytes}
+            location = await in_thread(self.store.write_bundle, key, bundle,
+                                       detail="writing the package")
         except BundleExists:
             raise ApplicationError(f"export {key} exists with other contents",
                                    non_retryable=True) from None
@@ -86,9 +81,24 @@ class DataTransfer:
                            manifest_sha256=sha256(manifest_bytes), files=len(entries),
                            bytes=sum(e["bytes"] for e in entries))
 
+    def _add_data_set(self, zf: zipfile.ZipFile, name: str, rel: str) -> list[dict[str, Any]]:
+        root = self.settings.client_data_root
+        base = (root / rel).resolve()
+        entries = []
+        for path in _files_of(root, rel):
+            data = path.read_bytes()
+            inner = f"{safe_key(name)}/{path.relative_to(base).as_posix()}" \
+                if path != base else f"{safe_key(name)}/{path.name}"
+            zf.writestr(zipfile.ZipInfo(inner, FIXED_ZIP_TIME), data)
+            entries.append({"path": inner, "sha256": sha256(data), "bytes": len(data)})
+        return entries
+
     @activity.defn(name="purge_client_data")
     async def purge_client_data(self, req: PurgeRequest) -> PurgeResult:
         """Delete our copy of the client's data sets and the export packages."""
+        return await in_thread(self._purge, req)
+
+    def _purge(self, req: PurgeRequest) -> PurgeResult:
         deleted: list[str] = []
         root = self.settings.client_data_root.resolve()
         for name, rel in req.data_sets:

@@ -4,7 +4,9 @@ and real directories."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
@@ -12,6 +14,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.access import AccessRevoker
 from activities.archive import Archiver
+from activities.blocking import in_thread
 from activities.email import Mailer, sent_messages
 from devtools import mailcapture
 from devtools.mailcapture import MailCapture
@@ -185,3 +188,20 @@ async def test_a_partly_refused_message_reaches_the_others_and_reports_the_rest(
     [msg] = mail.messages
     assert msg.recipients == ["a@client.example"]
     assert receipt.to == ["a@client.example"] and receipt.refused == ["gone@client.example"]
+
+
+async def test_blocking_work_in_a_thread_keeps_the_activity_heartbeating() -> None:
+    """What lets a worker killed mid-archive be noticed within the heartbeat timeout."""
+    beats: list[tuple[Any, ...]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+
+    def blocking() -> str:
+        time.sleep(0.5)
+        return "done"
+
+    async def slow() -> str:
+        return await in_thread(blocking, detail="writing", every=0.1)
+
+    assert await env.run(slow) == "done"
+    assert len(beats) >= 3 and beats[0] == ("writing",)

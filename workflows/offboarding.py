@@ -373,7 +373,8 @@ class ClientOffboarding:
             DataTransfer.purge_client_data,
             PurgeRequest(workflow_id=workflow.info().workflow_id,
                          client_id=self.client.client_id, data_sets=data_sets),
-            start_to_close_timeout=timedelta(minutes=10), retry_policy=RETRY_FOREVER,
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
             summary="delete our copy of the client's data",
         )
         self.s.status.data_purged = result.deleted
@@ -463,7 +464,8 @@ class ClientOffboarding:
         receipt = await self._until_done("archive", "archive", lambda: (
             workflow.execute_activity_method(
                 Archiver.archive_offboarding, self.s.status,
-                start_to_close_timeout=timedelta(minutes=2), retry_policy=RETRY_FOREVER,
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
                 summary="write the archive bundle and closure report",
             )))
         self.s.status.archive = receipt
