@@ -25,14 +25,13 @@ import threading
 from pathlib import Path
 
 from connection import connect
-from devtools import mailcapture
+from devtools import mailcapture, temporal_server
 from devtools.procs import stop, wait_for_port
 from devtools.scim import ScimServer
 from models.loading import load_client_file
 from security.codec import load_keys, new_key_file
 from security.codec_server import make_server, serve_in_thread
 from starter import register_search_attributes
-from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -95,7 +94,7 @@ def main() -> int:
             [cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(t_port),
              "--ui-port", str(ui_port), "--db-filename", str(data / "temporal.db"),
              "--log-level", "warn", "--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}",
-             *sa.dev_server_flags()],
+             *temporal_server.dev_server_flags()],
             stdout=(logs / "temporal.log").open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True)
         procs.append(server)

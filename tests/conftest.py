@@ -19,7 +19,7 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from devtools import mailcapture
+from devtools import mailcapture, temporal_server
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
 from devtools.scim import ScimServer
@@ -70,6 +70,7 @@ async def dev_env(temporal_cli: str, dev_ui_port: int) -> AsyncIterator[Workflow
         dev_server_existing_path=temporal_cli, data_converter=pydantic_data_converter,
         search_attributes=sa.ALL, ui=True, ui_port=dev_ui_port,
         dev_server_startup_timeout=timedelta(seconds=60),
+        dev_server_extra_args=temporal_server.dynamic_config_flags(),
     )
     async with env:
         yield env

@@ -22,7 +22,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from connection import connect
-from devtools import mailcapture
+from devtools import mailcapture, temporal_server
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, stop, wait_for_port
 from devtools.scim import ScimServer
@@ -39,7 +39,6 @@ from tests.helpers import (
     waiting_for,
     worker_env,
 )
-from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +59,7 @@ class DevServer:
         self.proc = subprocess.Popen(
             [self.cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
              "--port", str(self.port), "--db-filename", str(self.db), "--log-level", "error",
-             *sa.dev_server_flags()],
+             *temporal_server.dev_server_flags()],
             stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.proc, timeout=60)
 

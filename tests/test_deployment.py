@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
+from devtools import temporal_server
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,3 +84,15 @@ def test_the_image_copies_every_module_the_worker_imports() -> None:
     needed = {name if (ROOT / name).is_dir() else f"{name}.py" for name in ours}
     assert needed, "the probe found the project's modules"
     assert needed <= copied_names, needed - copied_names
+
+
+def test_the_compose_server_gets_the_dynamic_config_every_dev_server_gets(
+    compose: dict[str, Any],
+) -> None:
+    server = compose["services"]["temporal"]
+    mounts = dict(reversed(volume.split(":")[:2]) for volume in server["volumes"])
+    target = "/etc/temporal/" + server["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    assert target in mounts, f"{target} is not mounted into the server"
+    config = yaml.safe_load((ROOT / mounts[target]).read_text())
+    assert {key: str(values[0]["value"]).lower() for key, values in config.items()} \
+        == temporal_server.DYNAMIC_CONFIG
