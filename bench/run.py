@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import email_path, open_offboardings, throughput
+from bench import email_path, open_offboardings, profiling, throughput
 from bench.throughput import Stack, say
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +64,9 @@ def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, float]:
         "human_p50_ms": med(pct(r["human"], .5) for r in runs) * 1000,
         "human_p95_ms": med(pct(r["human"], .95) for r in runs) * 1000,
         "human_p99_ms": med(pct(r["human"], .99) for r in runs) * 1000,
+        **{f"{tag}_{proc}_cpu_ms": med(p.cpu[proc] for p in phases) * 1000
+           for tag, phases in (("real", real), ("skel", skel))
+           for proc in ("worker", "server", "scim", "bench")},
     }
 
 
@@ -92,6 +95,14 @@ def report(rows: list[dict[str, float]], opened: dict[str, Any] | None,
             f"{r['skel_acts_per_s']:.1f} | {r['real_p50']:.1f} / {r['real_p95']:.1f} / "
             f"{r['real_p99']:.1f} | {r['human_p50_ms']:.0f} / {r['human_p95_ms']:.0f} / "
             f"{r['human_p99_ms']:.0f} |")
+    out += ["", "CPU time per offboarding (ms): worker process / Temporal server / SCIM server / "
+            "the benchmark (driver and SMTP server):", "",
+            "| N | offboarding | skeleton |", "|---|---|---|"]
+    for r in rows:
+        cells = [" / ".join(f"{r[f'{tag}_{proc}_cpu_ms']:.0f}"
+                            for proc in ("worker", "server", "scim", "bench"))
+                 for tag in ("real", "skel")]
+        out.append(f"| {r['n']:.0f} | {cells[0]} | {cells[1]} |")
     out += ["", "Targets:", ""]
     largest = max(rows, key=lambda r: r["n"]) if rows else None
     if largest:
@@ -146,13 +157,24 @@ def main() -> None:
     p.add_argument("--open", type=int, default=5000, help="0 to leave it out")
     p.add_argument("--day-ms", type=int, default=20)
     p.add_argument("--email-messages", type=int, default=300)
+    p.add_argument("--profile", action="store_true",
+                   help="sample the worker with py-spy in each N's first repetition; "
+                        "summaries in bench/profile-N.md")
     args = p.parse_args()
     rows = []
     for n in [int(x) for x in args.series.split(",") if x]:
         runs = []
         for rep in range(args.reps):
             say(f"== throughput N={n}, repetition {rep + 1}/{args.reps}")
-            runs.append(on_fresh_stack(functools.partial(throughput.run, n, args.day_ms)))
+            raw = Path(tempfile.mkstemp(prefix="py-spy-", suffix=".txt")[1]) \
+                if args.profile and rep == 0 else None
+            runs.append(on_fresh_stack(functools.partial(throughput.run, n, args.day_ms,
+                                                         profile=raw)))
+            if raw is not None:
+                (ROOT / "bench" / f"profile-{n}.md").write_text(
+                    f"# Worker profile, N = {n}\n\npy-spy, 100 samples/s, while the worker "
+                    f"ran {n} offboardings.\n\n{profiling.summarise(raw, ROOT)}")
+                raw.unlink()
         rows.append(summarize(n, runs))
     opened = None
     if args.open:

@@ -24,15 +24,16 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
+from bench.profiling import Sampler, cpu_seconds
 from bench.skeleton import Shape, SkeletonOffboarding, shape_of
 from connection import connect
-from devtools import mailcapture
+from devtools import mailcapture, temporal_server
 from devtools.procs import free_port, stop, wait_for_port
 from devtools.scim import ScimServer
 from models.client_file import ClientFile
 from models.loading import load_client_file
 from models.messages import ApproveSettlement, MeetingHeld, Message, RecordFeedback, VerifyData
-from models.status import OffboardingStatus, Timings
+from models.status import Timings
 from starter import Cli, register_search_attributes
 from workflows import search_attributes as sa
 
@@ -60,7 +61,7 @@ class Stack:
         self.procs.append(subprocess.Popen(
             [cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
              "--db-filename", str(self.dir / "temporal.db"), "--log-level", "error",
-             *sa.dev_server_flags()],
+             *temporal_server.dev_server_flags()],
             stdout=(self.dir / "server.log").open("wb"), stderr=subprocess.STDOUT))
         wait_for_port(port, self.procs[-1], timeout=60)
         self.address = f"127.0.0.1:{port}"
@@ -130,10 +131,16 @@ def client_files(n: int, stack: Stack, tag: str, prepare: bool = True) -> list[C
     return files
 
 
-def decision(st: OffboardingStatus, wait: str) -> tuple[str, Message, tuple[Any, ...]] | None:
-    """What a person answers to a wait, and a key that makes each answer happen once."""
+async def decision(cli: Cli, wid: str, wait: str) -> tuple[str, Message, tuple[Any, ...]] | None:
+    """What a person answers to a wait, and a key that makes each answer happen once. Only
+    the settlement and the data package need the status: which version, which checksum."""
     if wait == "meeting":
         return "meeting-held", MeetingHeld(by="bench"), (wait,)
+    if wait == "feedback":
+        return "record-feedback", RecordFeedback(by="bench", nps=9), (wait,)
+    st = await cli.status(wid)
+    if wait not in (st.waiting_for or "").split(","):
+        return None
     if wait == "settlement-approval":
         stmt = st.statements[-1]
         return ("approve-settlement", ApproveSettlement(
@@ -143,13 +150,13 @@ def decision(st: OffboardingStatus, wait: str) -> tuple[str, Message, tuple[Any,
         checksum = hashlib.sha256((Path(pkg.location) / "manifest.json").read_bytes()).hexdigest()
         return ("verify-data", VerifyData(by="tom.becker@acme-analytics.example",
                                           checksum=checksum), (wait, pkg.attempt))
-    if wait == "feedback":
-        return "record-feedback", RecordFeedback(by="bench", nps=9), (wait,)
     return None
 
 
 async def play_humans(cli: Cli, task_queue: str, n: int, progress: Any) -> None:
-    """Answer every wait as soon as visibility shows it, until all N have completed."""
+    """Answer every wait as soon as visibility shows it, until all N have completed: one
+    list query and one count per round, so the benchmark's own load on the server stays
+    small next to what it measures."""
     answered: set[tuple[Any, ...]] = set()
     busy: set[str] = set()
     tasks: set[asyncio.Task[None]] = set()
@@ -158,8 +165,7 @@ async def play_humans(cli: Cli, task_queue: str, n: int, progress: Any) -> None:
     async def answer(wid: str, wait: str) -> None:
         try:
             async with sem:
-                st = await cli.status(wid)
-                found = decision(st, wait) if wait in (st.waiting_for or "").split(",") else None
+                found = await decision(cli, wid, wait)
                 if found is None or (wid, *found[2]) in answered:
                     return
                 answered.add((wid, *found[2]))
@@ -168,21 +174,25 @@ async def play_humans(cli: Cli, task_queue: str, n: int, progress: Any) -> None:
             busy.discard(wid)
 
     base = f'WorkflowType = "ClientOffboarding" AND TaskQueue = "{task_queue}"'
+    waits = ", ".join(f'"{w}"' for w in HUMAN_WAITS)
+    query = f'{base} AND ExecutionStatus = "Running" AND {sa.WAITING_FOR.name} IN ({waits})'
     while True:
-        for wait in HUMAN_WAITS:
-            query = f'{base} AND ExecutionStatus = "Running" AND {sa.WAITING_FOR.name} = "{wait}"'
-            async for wf in cli.client.list_workflows(query):
-                if wf.id not in busy:
-                    busy.add(wf.id)
-                    task = asyncio.create_task(answer(wf.id, wait))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
+        async for wf in cli.client.list_workflows(query):
+            if wf.id in busy:
+                continue
+            waiting = wf.typed_search_attributes.get(sa.WAITING_FOR) or []
+            wait = next((w for w in waiting if w in HUMAN_WAITS), None)
+            if wait is not None:
+                busy.add(wf.id)
+                task = asyncio.create_task(answer(wf.id, wait))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
         done = (await cli.client.count_workflows(
             f'{base} AND ExecutionStatus = "Completed"')).count
         progress(done)
         if done >= n:
             return
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.25)
 
 
 @dataclass
@@ -192,6 +202,8 @@ class Phase:
     seconds: float
     activities: int
     latencies: list[float]
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds per offboarding by process (see CpuMeter)."""
 
     @property
     def per_minute(self) -> float:
@@ -224,10 +236,15 @@ async def approval_to_next_activity(client: Client, ids: list[str]) -> list[floa
             if name not in ("approve-settlement", "verify-data"):
                 continue
             accepted = ev.event_time.ToDatetime()
-            for later in events[i + 1:]:
-                if later.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-                    out.append((later.event_time.ToDatetime() - accepted).total_seconds())
-                    break
+            # The first activity scheduled after the approval, and when that one started.
+            scheduled = next((e.event_id for e in events[i + 1:] if e.event_type ==
+                              EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED), None)
+            started = next((e for e in events[i + 1:] if e.event_type ==
+                            EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED and
+                            e.activity_task_started_event_attributes.scheduled_event_id ==
+                            scheduled), None)
+            if started is not None:
+                out.append((started.event_time.ToDatetime() - accepted).total_seconds())
     return out
 
 
@@ -235,13 +252,29 @@ def say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-async def run(n: int, day_ms: int, stack: Stack) -> dict[str, Any]:
+class CpuMeter:
+    """CPU seconds per process over a phase, divided by the phase's N. "bench" is this
+    process: the driver playing the humans, and the SMTP server in its thread."""
+
+    def __init__(self, **procs: subprocess.Popen[bytes]) -> None:
+        self.pids = {name: p.pid for name, p in procs.items()} | {"bench": os.getpid()}
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def per(self, n: int) -> dict[str, float]:
+        return {name: (cpu_seconds(pid) - self.before[name]) / n
+                for name, pid in self.pids.items()}
+
+
+async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) -> dict[str, Any]:
+    """One repetition; with ``profile``, py-spy samples the worker during the offboardings
+    and its raw stacks are written there."""
     tq, sk_tq = "bench-offboarding", "bench-skeleton"
     client = await connect(stack.address)
     await register_search_attributes(client)
-    stack.start_process([sys.executable, "worker.py"], "worker.log", "worker polling")
-    stack.start_process([sys.executable, "-m", "bench.skeleton", "--address", stack.address,
-                         "--task-queue", sk_tq], "skeleton.log", "skeleton worker polling")
+    worker = stack.start_process([sys.executable, "worker.py"], "worker.log", "worker polling")
+    skeleton_worker = stack.start_process(
+        [sys.executable, "-m", "bench.skeleton", "--address", stack.address, "--task-queue",
+         sk_tq], "skeleton.log", "skeleton worker polling")
     say(f"preparing {n} client files, accounts and data...")
     files = client_files(n, stack, "o")
     cli = Cli(client, tq, io.StringIO(), as_json=False)
@@ -260,11 +293,16 @@ async def run(n: int, day_ms: int, stack: Stack) -> dict[str, Any]:
         return show
 
     say(f"offboardings: starting {n}")
+    sampler = Sampler(worker.pid, profile) if profile else None
+    assert stack.scim is not None
+    meter = CpuMeter(worker=worker, server=stack.procs[0], scim=stack.scim.proc)
     start = time.monotonic()
     await asyncio.gather(*[cli.start(cf) for cf in files])
     await play_humans(cli, tq, n, progress("offboardings"))
     real = Phase("offboarding", n, time.monotonic() - start, 0,
-                 await closed_latencies(client, "ClientOffboarding", tq))
+                 await closed_latencies(client, "ClientOffboarding", tq), meter.per(n))
+    if sampler:
+        sampler.stop()
     sample = [f"offboarding-{cf.client_id}" for cf in files[:50]]
     history = await client.get_workflow_handle(sample[0]).fetch_history()
     shape: Shape = shape_of(history)
@@ -273,6 +311,7 @@ async def run(n: int, day_ms: int, stack: Stack) -> dict[str, Any]:
 
     say(f"skeleton ({len(shape.ops)} ops: {shape.count('activity')} activities, "
         f"{shape.count('timer')} timers, {shape.count('update')} updates): starting {n}")
+    meter = CpuMeter(worker=skeleton_worker, server=stack.procs[0], scim=stack.scim.proc)
     start = time.monotonic()
     handles = await asyncio.gather(*[
         client.start_workflow(SkeletonOffboarding.run, shape, id=f"skeleton-{i:05d}",
@@ -296,5 +335,5 @@ async def run(n: int, day_ms: int, stack: Stack) -> dict[str, Any]:
 
     await asyncio.gather(*[drive(h) for h in handles])
     skeleton = Phase("skeleton", n, time.monotonic() - start, shape.count("activity") * n,
-                     await closed_latencies(client, "SkeletonOffboarding", sk_tq))
+                     await closed_latencies(client, "SkeletonOffboarding", sk_tq), meter.per(n))
     return {"real": real, "skeleton": skeleton, "human": human, "shape": shape}
