@@ -79,6 +79,31 @@ async def test_a_refused_recipient_waits_for_ops_to_fix_the_contact(
         await handle.result()
 
 
+async def test_in_a_termination_a_refused_settlement_mail_holds_up_the_settlement(
+    dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture, scim: ScimServer,
+) -> None:
+    """Settlement and data transfer run side by side in a termination: a problem is shown
+    on the step whose mail was refused, not on whichever branch last moved the stage."""
+    cf = client_file("termination", scim=scim)
+    cli = cli_for(dev_env, settings)
+    async with new_worker(dev_env.client, settings):
+        wid = await cli.start(cf)
+        handle = dev_env.client.get_workflow_handle(wid)
+        st = await wait_until(handle, lambda s: set((s.waiting_for or "").split(",")) == {
+            "settlement-approval", "data-verification"}, what="both branches waiting")
+        assert st.stage == "data-transfer"  # the branch that moved the stage last
+        mail.refuse.add(cf.contacts.billing.email)
+        await cli.send(wid, "approve-settlement", ApproveSettlement(
+            by=cf.approvers.finance[0], statement_hash=st.statements[-1].short_hash))
+        st = await wait_until(handle, waiting_for("ops-action"))
+        [problem] = st.problems
+        assert (problem.key, problem.step) == ("mail-settlement-confirmed", "settlement")
+        assert st.step("settlement").detail.startswith("NEEDS OPS (mail-settlement-confirmed)")
+        assert not st.step("data-transfer").detail.startswith("NEEDS OPS")
+        await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+        await handle.result()
+
+
 async def test_a_refused_scim_token_waits_for_ops_then_retries_or_skips(
     dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture, scim: ScimServer,
 ) -> None:

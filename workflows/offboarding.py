@@ -67,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
         Problem,
     )
     from workflows import search_attributes as sa
-    from workflows.state import STEPS, TERMINATION_SKIPS, OffboardingState, Rejected
+    from workflows.state import TERMINATION_SKIPS, OffboardingState, Rejected
 
 # Workflow changes made behind workflow.patched(), oldest first. Remove a patch (keeping
 # its new path) only once no offboarding that started before it is still running.
@@ -186,7 +186,7 @@ class ClientOffboarding:
             if self.s.pending.extend is None:
                 break
             self.s.pending.extend = None
-        await self._email("notice", "notice", [self.client.contacts.primary.email],
+        await self._email("notice", "notice", "notice", [self.client.contacts.primary.email],
                           cc=[self.client.contacts.billing.email])
         self.s.mark("notice", "done", workflow.now(),
                     ("short notice: " if self.s.status.short_notice else "")
@@ -222,7 +222,7 @@ class ClientOffboarding:
         if self.s.pending.meeting is None:
             base = self._today()
             dates = [(base + timedelta(days=d)).isoformat() for d in (2, 3, 5)]
-            await self._email("meeting-proposal", "meeting_proposal",
+            await self._email("meeting-proposal", "meeting_proposal", "review-meeting",
                               [self.client.contacts.primary.email], extra={"dates": dates})
             deadline = workflow.now() + self._days(self.inp.timings.meeting_deadline_days)
             self.s.start_wait("meeting", workflow.now(), deadline)
@@ -282,7 +282,7 @@ class ClientOffboarding:
             statement = compute_statement(self.client.account, version=version,
                                           issued=self._today(), adjustments=adjustments)
             self.s.status.statements.append(statement)
-            await self._email(f"statement-v{version}", "settlement_statement",
+            await self._email(f"statement-v{version}", "settlement_statement", "settlement",
                               [self.client.contacts.billing.email],
                               extra={"statement": statement.model_dump(mode="json")})
             self.s.mark("settlement", "waiting", workflow.now(),
@@ -303,7 +303,7 @@ class ClientOffboarding:
                 continue
             break
         assert p.approved is not None
-        await self._email("settlement-confirmed", "settlement_confirmed",
+        await self._email("settlement-confirmed", "settlement_confirmed", "settlement",
                           [self.client.contacts.billing.email],
                           extra={"statement": statement.model_dump(mode="json")})
         self.s.mark("settlement", "done", workflow.now(),
@@ -340,7 +340,7 @@ class ClientOffboarding:
                 return
             package = exported
             self.s.status.data_packages.append(package)
-            await self._email(f"data-ready-{attempt}", "data_ready",
+            await self._email(f"data-ready-{attempt}", "data_ready", "data-transfer",
                               [self.client.contacts.data_steward.email],
                               extra={"package": package.model_dump(mode="json")})
             self.s.mark("data-transfer", "waiting", workflow.now(),
@@ -411,7 +411,7 @@ class ClientOffboarding:
             else:
                 self.s.status.revocations.append(res)
         accounts = sum(len(r.accounts) for r in self.s.status.revocations)
-        await self._email("access-revoked", "access_revoked",
+        await self._email("access-revoked", "access_revoked", "access-revocation",
                           [self.client.contacts.primary.email],
                           extra={"revocations": [r.model_dump(mode="json")
                                                  for r in self.s.status.revocations],
@@ -426,14 +426,14 @@ class ClientOffboarding:
         self._enter("knowledge-transfer", workflow.now())
         docs = self.client.documents
         if docs:
-            await self._email("knowledge-transfer", "knowledge_transfer",
+            await self._email("knowledge-transfer", "knowledge_transfer", "knowledge-transfer",
                               [self.client.contacts.primary.email],
                               attachments=[Attachment(root="documents", path=d.path) for d in docs],
                               extra={"documents": [d.model_dump() for d in docs]})
             # Added while offboardings were in flight: those that passed this point before
             # the change replay without it (tests/test_replay.py); new ones send it.
             if workflow.patched(HANDOVER_INVITE):
-                await self._email("handover-invite", "handover_invite",
+                await self._email("handover-invite", "handover_invite", "knowledge-transfer",
                                   [self.client.contacts.primary.email],
                                   extra={"documents": [d.model_dump() for d in docs]})
         self.s.mark("knowledge-transfer", "done", workflow.now(),
@@ -441,7 +441,7 @@ class ClientOffboarding:
 
     async def _feedback(self) -> None:
         self._enter("feedback", workflow.now())
-        await self._email("feedback-survey", "feedback_survey",
+        await self._email("feedback-survey", "feedback_survey", "feedback",
                           [self.client.contacts.primary.email])
         deadline = workflow.now() + self._days(self.inp.timings.feedback_deadline_days)
         self.s.start_wait("feedback", workflow.now(), deadline)
@@ -475,7 +475,8 @@ class ClientOffboarding:
             self.s.mark("archive", "done", workflow.now(),
                         f"{len(receipt.files)} files, manifest {receipt.manifest_sha256[:12]}")
         self._enter("farewell", workflow.now())
-        await self._email("farewell", "farewell", [self.client.contacts.primary.email],
+        await self._email("farewell", "farewell", "farewell",
+                          [self.client.contacts.primary.email],
                           attachments=[Attachment(root="archive", path=receipt.report)]
                           if receipt else [],
                           extra={"termination": self.s.status.reason == "termination"})
@@ -492,7 +493,8 @@ class ClientOffboarding:
         await self._sleep_until(when, f"check in on {self._as_date(when)}",
                                 lambda: self.s.pending.cancel is not None)
         self._check_interrupts()
-        await self._email("check-in", "check_in", [self.client.contacts.primary.email])
+        await self._email("check-in", "check_in", "keep-in-touch",
+                          [self.client.contacts.primary.email])
         self.s.mark("keep-in-touch", "done", workflow.now(), "check-in sent")
         if self._retention is not None:
             self._publish()
@@ -510,7 +512,7 @@ class ClientOffboarding:
     async def _renewed(self) -> None:
         renew = self.s.pending.renew
         assert renew is not None
-        await self._email("renewal-confirmation", "renewal_confirmation",
+        await self._email("renewal-confirmation", "renewal_confirmation", "notice",
                           [self.client.contacts.primary.email], extra={"note": renew.note})
         self.s.skip_remaining(workflow.now(), "contract renewed")
 
@@ -572,13 +574,13 @@ class ClientOffboarding:
             if not self.s.status.overdue and now >= overdue_at:
                 self.s.status.overdue = True
                 self._publish()
-                await self._email(f"{what}-overdue", "ops_alert", [], to_ops=True,
-                                  blocking=False, extra={**context, "reminders": reminders,
+                await self._email(f"{what}-overdue", "ops_alert", None, [], to_ops=True,
+                                  extra={**context, "reminders": reminders,
                                                          "problem": False})
             if now >= next_reminder:
                 reminders += 1
-                await self._email(f"{what}-reminder-{reminders}", "reminder", to,
-                                  blocking=False, extra=context)
+                await self._email(f"{what}-reminder-{reminders}", "reminder", None, to,
+                                  extra=context)
         self.s.end_wait(what)
         self._publish()
 
@@ -600,8 +602,8 @@ class ClientOffboarding:
             self.s.mark(step, self.s.status.step(step).state, workflow.now(),
                         f"NEEDS OPS ({key}): {why}")
             self._publish()
-            await self._email(f"problem-{key}-{len(self.s.status.problems)}", "ops_alert", [],
-                              to_ops=True, blocking=False, extra={
+            await self._email(f"problem-{key}-{len(self.s.status.problems)}", "ops_alert",
+                              None, [], to_ops=True, extra={
                                   "what": key, "reminders": 0, "problem": True,
                                   "since": self._as_date(problem.since),
                                   "how": f"{why}. Fix the cause, then: python starter.py "
@@ -617,13 +619,15 @@ class ClientOffboarding:
     def _settled_or_interrupted(self, problem: Problem) -> bool:
         return problem.resolution is not None or self._interrupted()
 
-    async def _email(self, key: str, template: str, to: list[str], *,
+    async def _email(self, key: str, template: str, step: str | None, to: list[str], *,
                      cc: list[str] | None = None, extra: dict[str, Any] | None = None,
-                     attachments: list[Attachment] | None = None, to_ops: bool = False,
-                     blocking: bool = True) -> None:
-        """Send one message. A refused recipient holds the step up for ops (fix-contact,
-        retry-step or skip-step) unless ``blocking`` is off (reminders and alerts), in
-        which case the failure is recorded and the offboarding moves on."""
+                     attachments: list[Attachment] | None = None,
+                     to_ops: bool = False) -> None:
+        """Send one message. When it belongs to a checklist ``step``, a refused recipient
+        holds that step up for ops (fix-contact, retry-step or skip-step). Reminders and
+        alerts belong to no step (None): a failure is recorded and the offboarding moves
+        on. The caller names the step because the stage cannot: in a termination,
+        settlement and data transfer run side by side."""
         c = self.client
         context: dict[str, Any] = {
             "client_name": c.client_name,
@@ -653,7 +657,7 @@ class ClientOffboarding:
                 summary=f"email {key}",
             )
 
-        if not blocking:
+        if step is None:
             try:
                 self.s.status.emails.append(await send())
             except ActivityError as err:
@@ -663,7 +667,7 @@ class ClientOffboarding:
                               f"not delivered: {_cause(err)}")
                 self._publish()
             return
-        receipt = await self._until_done(f"mail-{key}", self._step_now(), send)
+        receipt = await self._until_done(f"mail-{key}", step, send)
         if receipt is None:
             self.s.ignore(workflow.now(), f"email {key}", None, "skipped by ops")
             return
@@ -672,10 +676,6 @@ class ClientOffboarding:
             self.s.ignore(workflow.now(), f"email {key}", None,
                           "not delivered to " + ", ".join(receipt.refused))
             self._publish()
-
-    def _step_now(self) -> str:
-        stage = self.s.status.stage
-        return stage if stage in dict(STEPS) else "contract-review"
 
     # ----- what the UI and search see --------------------------------------------------
 
