@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import functools
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,13 +30,20 @@ T = TypeVar("T")
 
 
 def on_fresh_stack(work: Callable[[Stack], Coroutine[Any, Any, T]]) -> T:
-    with tempfile.TemporaryDirectory(prefix="offboarding-bench-") as tmp:
-        stack = Stack(Path(tmp))
-        try:
-            stack.start("bench-offboarding")
-            return asyncio.run(work(stack))
-        finally:
-            stack.close()
+    """Runs ``work`` on servers of its own; their directory (logs, SQLite file) is removed
+    afterwards, or kept and named when the work failed."""
+    tmp = Path(tempfile.mkdtemp(prefix="offboarding-bench-"))
+    stack = Stack(tmp)
+    try:
+        stack.start("bench-offboarding")
+        result = asyncio.run(work(stack))
+    except BaseException:
+        stack.close()
+        say(f"failed: the servers' logs are kept in {tmp}")
+        raise
+    stack.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
 
 
 def pct(xs: list[float], q: float) -> float:

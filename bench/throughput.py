@@ -28,7 +28,7 @@ from bench.profiling import Sampler, cpu_seconds
 from bench.skeleton import Shape, SkeletonOffboarding, shape_of
 from connection import connect
 from devtools import mailcapture, temporal_server
-from devtools.procs import free_port, stop, wait_for_port
+from devtools.procs import free_port, start_logged, stop, wait_for_port
 from devtools.scim import ScimServer
 from models.client_file import ClientFile
 from models.loading import load_client_file
@@ -38,6 +38,7 @@ from starter import Cli, register_search_attributes
 from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
+STALL_SECONDS = 300  # with no completion for this long, the run is stuck: stop, say so
 HUMAN_WAITS = ("meeting", "settlement-approval", "data-verification", "feedback")
 
 
@@ -85,14 +86,7 @@ class Stack:
         }
 
     def start_process(self, args: list[str], log: str, ready: str) -> subprocess.Popen[bytes]:
-        path = self.dir / log
-        proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=path.open("wb"),
-                                stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while ready not in path.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{args} did not start: {path.read_text()[-2000:]}")
-            time.sleep(0.1)
+        proc = start_logged(args, self.dir / log, ready, env=self.env, cwd=ROOT)
         self.procs.append(proc)
         return proc
 
@@ -176,6 +170,7 @@ async def play_humans(cli: Cli, task_queue: str, n: int, progress: Any) -> None:
     base = f'WorkflowType = "ClientOffboarding" AND TaskQueue = "{task_queue}"'
     waits = ", ".join(f'"{w}"' for w in HUMAN_WAITS)
     query = f'{base} AND ExecutionStatus = "Running" AND {sa.WAITING_FOR.name} IN ({waits})'
+    progress_at, last_done = time.monotonic(), -1
     while True:
         async for wf in cli.client.list_workflows(query):
             if wf.id in busy:
@@ -192,6 +187,11 @@ async def play_humans(cli: Cli, task_queue: str, n: int, progress: Any) -> None:
         progress(done)
         if done >= n:
             return
+        if done != last_done:
+            progress_at, last_done = time.monotonic(), done
+        elif time.monotonic() - progress_at > STALL_SECONDS:
+            raise RuntimeError(f"no offboarding completed in {STALL_SECONDS} s ({done}/{n} "
+                               "done): stuck")
         await asyncio.sleep(0.25)
 
 

@@ -24,7 +24,7 @@ from temporalio.client import Client, WorkflowHandle
 from connection import connect
 from devtools import mailcapture, temporal_server
 from devtools.mailcapture import MailCapture
-from devtools.procs import free_port, stop, wait_for_port
+from devtools.procs import free_port, start_logged, stop, wait_for_port
 from devtools.scim import ScimServer
 from models.messages import Cancel, CompleteTask, MeetingHeld, RecordFeedback, VerifyData
 from models.status import OffboardingResult, Timings
@@ -81,14 +81,9 @@ class WorkerProcess:
 
     async def start(self) -> None:
         self.starts += 1
-        mark = "worker polling"
-        before = self.log.read_text().count(mark) if self.log.exists() else 0
-        self.proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=self.env,
-                                     stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while self.log.read_text().count(mark) <= before:
-            assert self.proc.poll() is None and time.monotonic() < deadline, self.log.read_text()
-            await asyncio.sleep(0.1)
+        self.proc = await asyncio.to_thread(
+            start_logged, [sys.executable, "worker.py"], self.log, "worker polling",
+            env=self.env, cwd=ROOT)
 
     def kill(self) -> None:
         assert self.proc is not None

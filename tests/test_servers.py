@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 
 from activities.email import Mailer
 from devtools.mailcapture import MailCapture
-from devtools.procs import free_port
+from devtools.procs import free_port, start_logged
 from devtools.scim import ScimServer
 from models.messages import ApproveSettlement, Cancel, VerifyData
 from models.records import EmailRequest
@@ -85,14 +85,10 @@ async def test_the_worker_process_runs_an_offboarding_with_metrics_and_clean_log
     address = dev_env.client.service_client.config.target_host
     log = tmp_path / "worker.log"
     metrics_port = free_port()
-    proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT,
-                            env=worker_env(settings, address, metrics_port),
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = await asyncio.to_thread(start_logged, [sys.executable, "worker.py"], log,
+                                   "worker polling", cwd=Path(ROOT),
+                                   env=worker_env(settings, address, metrics_port))
     try:
-        deadline = time.monotonic() + 30
-        while "worker polling" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            await asyncio.sleep(0.1)
         cf = client_file("termination", scim=scim)
         cli = Cli(dev_env.client, settings.task_queue, out=io.StringIO(), as_json=False)
         wid = await cli.start(cf)
