@@ -332,7 +332,12 @@ async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) ->
                     if attempt == 4:
                         raise
         await handle.result()
+        completed.append(handle.id)
+        if len(completed) % max(1, n // 10) == 0:
+            show(len(completed))
 
+    completed: list[str] = []
+    show = progress("skeleton")
     await asyncio.gather(*[drive(h) for h in handles])
     skeleton = Phase("skeleton", n, time.monotonic() - start, shape.count("activity") * n,
                      await closed_latencies(client, "SkeletonOffboarding", sk_tq), meter.per(n))
