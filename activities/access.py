@@ -91,7 +91,7 @@ class ScimClient:
 class AccessRevoker:
     """Keeps one SCIM client per system for the worker's life: a client per activity
     built a fresh TLS context and connection pool every time, the single largest cost in
-    the worker's profile (bench/profile-100.md). Like the SMTP pool, the clients live
+    the worker's profile (bench/profile-before.md). Like the SMTP pool, the clients live
     as long as the worker process."""
 
     def __init__(self, settings: Settings) -> None:
