@@ -119,7 +119,7 @@ class Mailer:
         msg["To"] = ", ".join(_address(a) for a in self.recipients(req))
         if req.cc:
             msg["Cc"] = ", ".join(_address(a) for a in req.cc)
-        msg["Date"] = email.utils.formatdate(localtime=False)
+        msg["Date"] = email.utils.formatdate(usegmt=True)
         msg["Message-ID"] = self.message_id(req.workflow_id, req.key)
         msg["X-Offboarding-Workflow"] = req.workflow_id
         return msg
