@@ -160,7 +160,8 @@ def chart(rows: list[dict[str, float]], path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--series", default="100,300,1000")
+    p.add_argument("--series", default="100,300,1000", help="the Ns to run, comma-separated")
+    p.add_argument("--n", type=int, help="a single N instead of the series")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--open", type=int, default=5000, help="0 to leave it out")
     p.add_argument("--day-ms", type=int, default=20)
@@ -170,7 +171,8 @@ def main() -> None:
                         "summaries in bench/profile-N.md")
     args = p.parse_args()
     rows = []
-    for n in [int(x) for x in args.series.split(",") if x]:
+    series = [args.n] if args.n else [int(x) for x in args.series.split(",") if x]
+    for n in series:
         runs = []
         for rep in range(args.reps):
             say(f"== throughput N={n}, repetition {rep + 1}/{args.reps}")
