@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import email_path, open_offboardings, profiling, throughput
-from bench.throughput import Stack, say
+from bench.throughput import Stack, percentile, say
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -46,11 +46,6 @@ def on_fresh_stack(work: Callable[[Stack], Coroutine[Any, Any, T]]) -> T:
     return result
 
 
-def pct(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
-
-
 def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, float]:
     med = statistics.median
     real = [r["real"] for r in runs]
@@ -69,9 +64,9 @@ def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, float]:
         "real_p99": med(p.percentile(.99) for p in real),
         "skel_p50": med(p.percentile(.5) for p in skel),
         "skel_p99": med(p.percentile(.99) for p in skel),
-        "human_p50_ms": med(pct(r["human"], .5) for r in runs) * 1000,
-        "human_p95_ms": med(pct(r["human"], .95) for r in runs) * 1000,
-        "human_p99_ms": med(pct(r["human"], .99) for r in runs) * 1000,
+        "human_p50_ms": med(percentile(r["human"], .5) for r in runs) * 1000,
+        "human_p95_ms": med(percentile(r["human"], .95) for r in runs) * 1000,
+        "human_p99_ms": med(percentile(r["human"], .99) for r in runs) * 1000,
         **{f"{tag}_{proc}_cpu_ms": med(p.cpu[proc] for p in phases) * 1000
            for tag, phases in (("real", real), ("skel", skel))
            for proc in ("worker", "server", "scim", "bench")},
@@ -176,7 +171,8 @@ def main() -> None:
         runs = []
         for rep in range(args.reps):
             say(f"== throughput N={n}, repetition {rep + 1}/{args.reps}")
-            raw = Path(tempfile.mkstemp(prefix="py-spy-", suffix=".txt")[1]) \
+            # A path py-spy creates itself, so a profile it never wrote is noticed.
+            raw = Path(tempfile.mkdtemp(prefix="py-spy-")) / "stacks.txt" \
                 if args.profile and rep == 0 else None
             runs.append(on_fresh_stack(functools.partial(throughput.run, n, args.day_ms,
                                                          profile=raw)))
@@ -184,7 +180,7 @@ def main() -> None:
                 (ROOT / "bench" / f"profile-{n}.md").write_text(
                     f"# Worker profile, N = {n}\n\npy-spy, 100 samples/s, while the worker "
                     f"ran {n} offboardings.\n\n{profiling.summarise(raw, ROOT)}")
-                raw.unlink()
+                shutil.rmtree(raw.parent)
         rows.append(summarize(n, runs))
     opened = None
     if args.open:

@@ -210,8 +210,13 @@ class Phase:
         return self.n / self.seconds * 60
 
     def percentile(self, q: float) -> float:
-        xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, int(q * len(xs)))]
+        return percentile(self.latencies, q)
+
+
+def percentile(xs: list[float], q: float) -> float:
+    """The q-quantile by rank (nearest rank below); NaN when there is nothing to rank."""
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))] if s else float("nan")
 
 
 async def closed_latencies(client: Client, workflow_type: str, task_queue: str) -> list[float]:

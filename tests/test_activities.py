@@ -160,20 +160,18 @@ async def test_a_pooled_connection_the_server_dropped_is_replaced(settings: Sett
     port = free_port()
     own = settings.model_copy(update={"smtp_port": port})
     mailer = Mailer(own)
-    controller, first = mailcapture.start("127.0.0.1", port)
-    try:
-        await ActivityEnvironment().run(mailer.send_email, EmailRequest(
-            workflow_id="wf-6", key="one", template="check_in", to=["a@client.example"],
-            context=CONTEXT))
-    finally:
-        controller.stop()  # the server restarts: the idle pooled connection is now dead
-    controller, second = mailcapture.start("127.0.0.1", port)
-    try:
-        await ActivityEnvironment().run(mailer.send_email, EmailRequest(
-            workflow_id="wf-6", key="two", template="check_in", to=["a@client.example"],
-            context=CONTEXT))
-    finally:
-        controller.stop()
+    servers = []
+    # The server restarts between the two sends: the idle pooled connection is then dead.
+    for key in ("one", "two"):
+        controller, capture = mailcapture.start("127.0.0.1", port)
+        servers.append(capture)
+        try:
+            await ActivityEnvironment().run(mailer.send_email, EmailRequest(
+                workflow_id="wf-6", key=key, template="check_in", to=["a@client.example"],
+                context=CONTEXT))
+        finally:
+            controller.stop()
+    first, second = servers
     assert [m.message_id for m in first.messages] == ["<one.wf-6@offboarding.example.com>"]
     assert [m.message_id for m in second.messages] == ["<two.wf-6@offboarding.example.com>"]
 
