@@ -82,6 +82,8 @@ class Mailer:
             lstrip_blocks=True,
         )
         self.env.filters["money"] = lambda v, cur="": f"{cur} {Decimal(str(v)):,.2f}".strip()
+        # Totals are printed with the sign they carry into the balance, so they add up.
+        self.env.filters["minus"] = lambda v: -Decimal(str(v)) or Decimal("0.00")
 
     def message_id(self, workflow_id: str, key: str) -> str:
         return f"<{safe_key(key)}.{safe_key(workflow_id)}@{self.settings.message_id_domain}>"

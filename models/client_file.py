@@ -23,25 +23,41 @@ from pydantic import (
 )
 
 from models.money import CURRENCIES, Money
-
-
-def _single_line(value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError("must be a single line (no CR or LF): it may end up in a mail header")
-    return value
+from models.text import printable_line, printable_text
 
 
 def _relative_path(value: str) -> str:
     path = PurePosixPath(value)
     if path.is_absolute() or ".." in path.parts or "\\" in value or not value.strip():
         raise ValueError(f"{value!r} must be a relative path inside its root, without '..'")
+    if not path.parts or path.parts == (".",):
+        raise ValueError(f"{value!r} names the whole data root; name a folder or file in it")
+    if "." in value.split("/"):
+        raise ValueError(f"{value!r}: '.' is not a path segment; write the path plainly")
     return value
 
 
-Line = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_single_line)]
-Text = Annotated[str, Field(max_length=5000)]
-RelPath = Annotated[str, Field(max_length=500), AfterValidator(_relative_path)]
+Line = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(printable_line)]
+Text = Annotated[str, Field(max_length=5000), AfterValidator(printable_text)]
+RelPath = Annotated[str, Field(max_length=500), AfterValidator(printable_line),
+                    AfterValidator(_relative_path)]
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+# What one client file may hold (issue 10, row 6). The file travels whole as the workflow
+# input and its account becomes the settlement statement, so each list is bounded to keep
+# every payload far below Temporal's 2 MB limit: at these maxima the input is about 400 KB
+# and the largest statement about 450 KB (tests/test_limits.py measures both).
+MAX_INVOICES = 1000
+MAX_PAYMENTS = 1000
+MAX_CREDITS = 500
+MAX_PREPAYMENTS = 100
+MAX_SYSTEMS = 50
+MAX_USERS_PER_SYSTEM = 1000
+MAX_DATA_SETS = 100
+MAX_DOCUMENTS = 50
+MAX_ITEMS = 100
+"""Services, objectives, achievements, milestones, KPIs, outstanding deliverables."""
+MAX_CONTRACT_YEARS = 100
 
 
 class Strict(BaseModel):
@@ -83,12 +99,12 @@ class Contract(Strict):
     start_date: date
     end_date: date
     notice_days: int = Field(default=30, ge=14, le=90)
-    services: list[Line] = Field(min_length=1)
-    objectives: list[Line] = []
-    achievements: list[Line] = []
-    milestones: list[Line] = []
-    kpis: list[Kpi] = []
-    outstanding_deliverables: list[Line] = []
+    services: list[Line] = Field(min_length=1, max_length=MAX_ITEMS)
+    objectives: list[Line] = Field(default=[], max_length=MAX_ITEMS)
+    achievements: list[Line] = Field(default=[], max_length=MAX_ITEMS)
+    milestones: list[Line] = Field(default=[], max_length=MAX_ITEMS)
+    kpis: list[Kpi] = Field(default=[], max_length=MAX_ITEMS)
+    outstanding_deliverables: list[Line] = Field(default=[], max_length=MAX_ITEMS)
     renewal_offer: RenewalOffer | None = None
 
     @model_validator(mode="after")
@@ -96,6 +112,11 @@ class Contract(Strict):
         if self.end_date <= self.start_date:
             raise ValueError(
                 f"end_date {self.end_date} must be after start_date {self.start_date}"
+            )
+        if (self.end_date - self.start_date).days > MAX_CONTRACT_YEARS * 366:
+            raise ValueError(
+                f"contract.end_date {self.end_date} is more than {MAX_CONTRACT_YEARS} years "
+                f"after start_date {self.start_date}"
             )
         return self
 
@@ -106,6 +127,16 @@ class Invoice(Strict):
     issued: date
     due: date
     paid: Money = Decimal("0.00")
+    """What of it the payments in ``account.payments`` paid: the same money, so the two
+    must agree (Account checks it); the statement counts the payments once."""
+
+    @model_validator(mode="after")
+    def _paid_within_amount(self) -> Invoice:
+        if self.paid < 0:
+            raise ValueError(f"paid must not be negative (got {self.paid})")
+        if self.paid > self.amount:
+            raise ValueError(f"paid {self.paid} is more than the invoice's amount {self.amount}")
+        return self
 
 
 class Payment(Strict):
@@ -129,10 +160,10 @@ class Prepayment(Strict):
 
 class Account(Strict):
     currency: str = "USD"
-    invoices: list[Invoice] = []
-    payments: list[Payment] = []
-    credits: list[Credit] = []
-    prepayments: list[Prepayment] = []
+    invoices: list[Invoice] = Field(default=[], max_length=MAX_INVOICES)
+    payments: list[Payment] = Field(default=[], max_length=MAX_PAYMENTS)
+    credits: list[Credit] = Field(default=[], max_length=MAX_CREDITS)
+    prepayments: list[Prepayment] = Field(default=[], max_length=MAX_PREPAYMENTS)
     payment_terms_days: int = Field(default=30, ge=0, le=120)
 
     @field_validator("currency")
@@ -160,20 +191,31 @@ class Account(Strict):
         for reference, amount in amounts:
             if amount < 0:
                 raise ValueError(f"{reference}: amounts must not be negative (got {amount})")
+        paid = sum((i.paid for i in self.invoices), Decimal("0.00"))
+        received = sum((p.amount for p in self.payments), Decimal("0.00"))
+        if paid and paid != received:
+            raise ValueError(
+                f"the invoices record {paid} as paid but account.payments adds up to "
+                f"{received}; they describe the same money and must agree")
         return self
 
 
 class SystemAccess(Strict):
     system: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     """The name of a SCIM system in the worker's settings (OFFBOARDING_SCIM_SYSTEMS)."""
-    users: list[Line] = Field(min_length=1)
+    users: list[Line] = Field(min_length=1, max_length=MAX_USERS_PER_SYSTEM)
     """User names (userName) or SCIM ids of the client's accounts there."""
     mode: Literal["deactivate", "delete"] = "deactivate"
 
     @field_validator("users")
     @classmethod
     def _no_duplicates(cls, users: list[str]) -> list[str]:
-        dupes = sorted({u for u in users if users.count(u) > 1})
+        """SCIM userName is case-insensitive (RFC 7643, 4.1.1): ``Tom.Becker`` and
+        ``tom.becker`` are one account, and listing both revoked it twice."""
+        folded = [u.casefold() for u in users]
+        dupes = sorted({u for u in folded if folded.count(u) > 1})
+        if dupes and len(set(users)) == len(users):
+            raise ValueError(f"accounts listed twice (ignoring case): {', '.join(dupes)}")
         if dupes:
             raise ValueError(f"accounts listed twice: {', '.join(dupes)}")
         return users
@@ -206,9 +248,9 @@ class ClientFile(Strict):
     termination: Termination | None = None
     contract: Contract
     account: Account = Account()
-    systems: list[SystemAccess] = []
-    data_sets: list[DataSet] = []
-    documents: list[Document] = []
+    systems: list[SystemAccess] = Field(default=[], max_length=MAX_SYSTEMS)
+    data_sets: list[DataSet] = Field(default=[], max_length=MAX_DATA_SETS)
+    documents: list[Document] = Field(default=[], max_length=MAX_DOCUMENTS)
     approvers: Approvers
     account_manager: Line = "Your account team"
     retention_days: int = Field(default=30, ge=0, le=3650)

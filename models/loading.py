@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from models.admission import admission_problems
 from models.client_file import ClientFile
 
-MAX_BYTES = 1_000_000
+MAX_BYTES = 500_000
+"""A client file travels whole as the workflow input: half a megabyte keeps it, and what
+the workflow derives from it, well below Temporal's 2 MB payload limit."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -51,11 +55,20 @@ def load_model(model: type[M], data: Any, source: str) -> M:
         raise explain(err, source) from None
 
 
-def load_client_file(path: Path) -> ClientFile:
+def load_client_file(path: Path, today: date | None = None) -> ClientFile:
+    """A client file that may start an offboarding: well-formed, and meeting the admission
+    rules (``models/admission.py``) as of ``today``."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise InputError(f"{path} is {size} bytes; a client file may be at most {MAX_BYTES}")
-    text = path.read_text(encoding="utf-8")
-    return load_model(ClientFile, parse_document(text, str(path)), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path} is not UTF-8 text (byte {err.start})") from None
+    client = load_model(ClientFile, parse_document(text, str(path)), str(path))
+    problems = admission_problems(client, today or date.today())
+    if problems:
+        raise InputError(f"{path} is not valid:\n" + "\n".join(f"  {p}" for p in problems))
+    return client

@@ -1,4 +1,9 @@
-"""Money as Decimal with two places: floats are refused because they cannot hold cents exactly."""
+"""Money as Decimal with two places: floats are refused because they cannot hold cents exactly.
+
+Amounts are bounded (MAX_AMOUNT): Decimal's context holds 28 digits, and an amount of 26
+digits, or ``1E+30``, passed validation and then failed every settlement computation
+(issue 10, row 9). With at most a few thousand lines of at most 12 integer digits, every
+sum a statement makes stays far inside that precision."""
 
 from __future__ import annotations
 
@@ -11,6 +16,9 @@ CURRENCIES = frozenset({
     "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP", "HKD",
     "INR", "JPY", "MXN", "NOK", "NZD", "PLN", "SEK", "SGD", "USD", "ZAR",
 })
+
+
+MAX_AMOUNT = Decimal("999999999999.99")
 
 
 def _to_decimal(value: Any) -> Decimal:
@@ -32,6 +40,9 @@ def _to_decimal(value: Any) -> Decimal:
         raise ValueError(f"expected an amount like '1200.00', got {type(value).__name__}")
     if not amount.is_finite():
         raise ValueError(f"expected a finite amount, got {value!r}")
+    if abs(amount) > MAX_AMOUNT:
+        raise ValueError(f"amount {value!r} is out of range; amounts are at most "
+                         f"{MAX_AMOUNT:,} either way")
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
         raise ValueError(f"amount {value!r} has more than two decimal places")

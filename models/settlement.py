@@ -42,10 +42,20 @@ class Statement(BaseModel):
     owed_by: Literal["client", "company", "nobody"]
     due: date | None
     hash: str
+    lines_omitted: int = 0
+    """How many lines a superseded statement had: only the current one is kept line by
+    line in the status and the archive record (each version's lines are in the email that
+    sent it), so a long account disputed many times stays far below Temporal's limits."""
 
     @property
     def short_hash(self) -> str:
         return self.hash[:12]
+
+    def superseded(self) -> Statement:
+        """This statement without its lines, once a newer version replaces it."""
+        if not self.lines:
+            return self
+        return self.model_copy(update={"lines": [], "lines_omitted": len(self.lines)})
 
 
 def compute_statement(
@@ -55,9 +65,14 @@ def compute_statement(
     issued: date,
     adjustments: list[Adjustment],
 ) -> Statement:
-    """Balance = outstanding invoices - credits - refunds due + adjustments.
+    """Balance = open invoices - credits - refunds due + adjustments: the sum of the lines.
 
-    Payments appear only as a total: each invoice already carries what was paid on it.
+    An invoice's line is its open amount (amount - paid); the payments are that same money
+    (the client file checks that they agree), so they appear only as a total, described as
+    already deducted. Every printed form shows the lines and totals with the sign they
+    carry into the balance, so a reader adding them up gets the balance
+    (tests/test_statement.py). The hash covers what the approver sees and must not change
+    for a given account: approvers send it back.
     """
     zero = Decimal("0.00")
     lines: list[StatementLine] = []
