@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 
 from activities.registry import build_activities
 from connection import connect
-from security.codec import CodecKeyError
+from security.codec import CodecKeyError, ForgivingCodec
 from settings import Settings, SettingsError, load_settings
 from telemetry import ApprovalGauges, configure_logging, prometheus_runtime
 from workflows.offboarding import ClientOffboarding
@@ -41,8 +41,9 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
 async def run(settings: Settings, address: str | None, graceful_seconds: float) -> None:
     runtime = prometheus_runtime(settings.metrics_address) if settings.metrics_address else None
     codec = settings.codec()
-    client = await (connect(address, codec, runtime=runtime) if runtime
-                    else connect(address, codec))
+    forgiving = ForgivingCodec(codec) if codec else None
+    client = await (connect(address, forgiving, runtime=runtime) if runtime
+                    else connect(address, forgiving))
     if codec is None:
         log.warning("payload encryption is off: set OFFBOARDING_CODEC_KEY_FILE or "
                     "OFFBOARDING_CODEC_KEYS to keep client data out of Temporal's storage")

@@ -15,25 +15,13 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import data_sets
 from activities.blocking import in_thread
 from activities.stores import BundleExists, FileSystemStore, safe_key, sha256
 from models.records import DataPackage, ExportRequest, PurgeRequest, PurgeResult
 from settings import Settings
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
-def _files_of(root: Path, rel: str) -> list[Path]:
-    source = (root / rel).resolve()
-    if not source.is_relative_to(root.resolve()):
-        raise ApplicationError(f"data set path {rel!r} escapes the data root", non_retryable=True)
-    if source.is_file():
-        return [source]
-    if source.is_dir():
-        return sorted(p for p in source.rglob("*") if p.is_file())
-    raise ApplicationError(
-        f"data set {rel!r} was not found under {root}", type="DataSetMissing", non_retryable=True
-    )
 
 
 class DataTransfer:
@@ -52,17 +40,24 @@ class DataTransfer:
             manifest = json.loads(existing)
             return DataPackage(attempt=req.attempt, location=str(self.settings.transfer_root / key),
                                manifest_sha256=sha256(existing), files=len(manifest["files"]),
-                               bytes=sum(f["bytes"] for f in manifest["files"]))
+                               bytes=sum(f["bytes"] for f in manifest["files"]),
+                               skipped=[s["path"] for s in manifest.get("skipped", [])])
         buf = io.BytesIO()
         entries: list[dict[str, Any]] = []
+        skipped: list[str] = []
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, rel in req.data_sets:
-                entries += await in_thread(self._add_data_set, zf, name, rel, detail=name)
+                added, passed = await in_thread(self._add_data_set, zf, req.client_id, name,
+                                                rel, detail=name)
+                entries += added
+                skipped += passed
                 activity.heartbeat(name)
         package = buf.getvalue()
         manifest_bytes = json.dumps({
             "client_id": req.client_id, "package": "data.zip",
             "package_sha256": sha256(package), "files": entries,
+            **({"skipped": [{"path": p, "why": data_sets.LINK} for p in skipped]}
+               if skipped else {}),
         }, indent=2, sort_keys=True).encode()
         try:
             bundle = {"data.zip": package, "manifest.json": manifest_bytes}
@@ -79,19 +74,32 @@ class DataTransfer:
             ) from None
         return DataPackage(attempt=req.attempt, location=location,
                            manifest_sha256=sha256(manifest_bytes), files=len(entries),
-                           bytes=sum(e["bytes"] for e in entries))
+                           bytes=sum(e["bytes"] for e in entries), skipped=skipped)
 
-    def _add_data_set(self, zf: zipfile.ZipFile, name: str, rel: str) -> list[dict[str, Any]]:
-        root = self.settings.client_data_root
-        base = (root / rel).resolve()
+    def _add_data_set(self, zf: zipfile.ZipFile, client_id: str, name: str,
+                      rel: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """Zip one data set; returns its manifest entries and the paths it skipped."""
+        base = data_sets.locate(self.settings.client_data_root, client_id, rel)
+        if not base.exists():
+            raise ApplicationError(
+                f"data set {rel!r} was not found under {self.settings.client_data_root}",
+                type="DataSetMissing", non_retryable=True)
+        files, skipped = data_sets.walk(base)
+
+        def inner(path: Path) -> str:
+            below = path.relative_to(base).as_posix() if path != base else path.name
+            return f"{safe_key(name)}/{below}"
+
         entries = []
-        for path in _files_of(root, rel):
-            data = path.read_bytes()
-            inner = f"{safe_key(name)}/{path.relative_to(base).as_posix()}" \
-                if path != base else f"{safe_key(name)}/{path.name}"
-            zf.writestr(zipfile.ZipInfo(inner, FIXED_ZIP_TIME), data)
-            entries.append({"path": inner, "sha256": sha256(data), "bytes": len(data)})
-        return entries
+        for path in files:
+            try:
+                data = data_sets.read(path)
+            except OSError:  # replaced by a link (ELOOP) or removed since it was listed
+                skipped.append(path)
+                continue
+            zf.writestr(zipfile.ZipInfo(inner(path), FIXED_ZIP_TIME), data)
+            entries.append({"path": inner(path), "sha256": sha256(data), "bytes": len(data)})
+        return entries, sorted(inner(p) for p in skipped)
 
     @activity.defn(name="purge_client_data")
     async def purge_client_data(self, req: PurgeRequest) -> PurgeResult:
@@ -99,20 +107,20 @@ class DataTransfer:
         return await in_thread(self._purge, req)
 
     def _purge(self, req: PurgeRequest) -> PurgeResult:
+        """A failure is permanent (ops see a problem and retry once it is fixed): retrying
+        by itself never made an undeletable file deletable."""
         deleted: list[str] = []
-        root = self.settings.client_data_root.resolve()
         for name, rel in req.data_sets:
-            path = (root / rel).resolve()
-            if not path.is_relative_to(root) or path == root:
-                raise ApplicationError(f"refusing to delete {rel!r}", non_retryable=True)
-            if path.is_dir():
-                for p in sorted(path.rglob("*"), reverse=True):
-                    p.unlink() if p.is_file() else p.rmdir()
-                path.rmdir()
-                deleted.append(name)
-            elif path.exists():
-                path.unlink()
-                deleted.append(name)
+            path = data_sets.locate(self.settings.client_data_root, req.client_id, rel)
+            try:
+                if data_sets.delete(path):
+                    deleted.append(name)
+            except OSError as err:
+                # rmtree works by descriptor and names only the last segment.
+                where = Path(str(err.filename)).name if err.filename else rel
+                raise ApplicationError(
+                    f"could not delete {rel} ({where}: {err.strerror or type(err).__name__})",
+                    type="PurgeFailed", non_retryable=True) from None
         exports = f"{safe_key(req.client_id)}/{safe_key(req.workflow_id)}"
         if self.store.delete(exports):
             deleted.append("transfer packages")

@@ -15,11 +15,14 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from models.client_file import Line, Text
 from models.money import Money
 
+MAX_ADJUSTMENTS = 50
+"""Per dispute; with at most MAX_STATEMENT_VERSIONS versions a statement stays small."""
+
 
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    by: Annotated[str, Field(min_length=1, max_length=200)]
+    by: Line
     """Who acts: an email for approvers, a name or email for ops."""
 
 
@@ -39,7 +42,7 @@ class Adjustment(BaseModel):
 class DisputeSettlement(Message):
     statement_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{12,64}$")]
     reason: Text = Field(min_length=1)
-    adjustments: list[Adjustment] = []
+    adjustments: list[Adjustment] = Field(default=[], max_length=MAX_ADJUSTMENTS)
 
 
 class VerifyData(Message):
@@ -130,4 +133,4 @@ class Ack(BaseModel):
     detail: str
 
 
-__all__ = ["MESSAGE_TYPES", "Ack", "EmailStr"]
+__all__ = ["MESSAGE_TYPES", "Ack"]

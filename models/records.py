@@ -45,6 +45,9 @@ class DataPackage(BaseModel):
     manifest_sha256: str
     files: int
     bytes: int
+    skipped: list[str] = []
+    """Entries of the data sets left out (symbolic links are never followed), as named in
+    the package; also listed in the manifest."""
 
 
 class ExportRequest(BaseModel):

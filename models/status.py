@@ -40,6 +40,18 @@ class Decision(BaseModel):
     action: str
     by: str
     detail: str
+    proposed_by: str | None = None
+    """For actions two ops people must agree on: who proposed it (``by`` confirmed it)."""
+
+
+class Proposal(BaseModel):
+    """An ops action waiting for a second, different person to confirm it."""
+
+    key: str
+    action: str
+    by: str
+    at: datetime
+    detail: str
 
 
 class Ignored(BaseModel):
@@ -88,6 +100,9 @@ class OffboardingStatus(BaseModel):
     tasks: list[ManualTask]
     decisions: list[Decision] = []
     ignored: list[Ignored] = []
+    """The latest MAX_IGNORED messages ignored; ``ignored_total`` counts them all."""
+    ignored_total: int = 0
+    proposals: list[Proposal] = []
     problems: list[Problem] = []
     contacts_fixed: dict[str, str] = {}
     """Addresses replaced by fix-contact: old -> new."""
@@ -124,6 +139,9 @@ class Timings(BaseModel):
 class OffboardingInput(BaseModel):
     client: ClientFile
     timings: Timings = Timings()
+    second_ops: bool = True
+    """Redirecting a contact and skipping access revocation need a second ops person's
+    confirmation (OFFBOARDING_REQUIRE_SECOND_OPS). Fixed at start, like the timings."""
 
 
 class OffboardingResult(BaseModel):

@@ -16,7 +16,9 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
@@ -27,6 +29,9 @@ from temporalio.converter import (
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+UNDECODABLE = b"binary/undecodable"
+"""The encoding the worker gives a payload it could not decode (see ForgivingCodec)."""
+UNDECODABLE_REASON = "undecodable-reason"
 
 
 class CodecKeyError(Exception):
@@ -60,12 +65,46 @@ class EncryptionCodec(PayloadCodec):
             if p.metadata.get("encoding") != ENCODING:
                 out.append(p)  # written before encryption was turned on
                 continue
-            key_id = p.metadata.get(KEY_ID, b"").decode()
+            key_id = p.metadata.get(KEY_ID, b"").decode(errors="replace")
             cipher = self._ciphers.get(key_id)
             if cipher is None:
-                raise CodecKeyError(f"payload encrypted with unknown key {key_id!r}")
-            plain = cipher.decrypt(p.data[:12], p.data[12:], None)
-            out.append(Payload.FromString(plain))
+                raise CodecKeyError(f"payload encrypted with unknown key {key_id[:40]!r}")
+            try:
+                out.append(Payload.FromString(cipher.decrypt(p.data[:12], p.data[12:], None)))
+            except (InvalidTag, DecodeError, ValueError):
+                raise CodecKeyError(f"payload marked as encrypted with key {key_id!r} does "
+                                    "not decrypt with it (corrupted or forged)") from None
+        return out
+
+
+class ForgivingCodec(PayloadCodec):
+    """The worker's codec: a payload it cannot decode becomes an empty one marked
+    ``binary/undecodable`` with the reason, instead of an error.
+
+    The worker decodes every payload of a workflow activation before the workflow sees
+    any. One signal whose payload would not decrypt (forged, or sent by an operator whose
+    CLI held a rotated-out key) failed every workflow task from then on, and since the
+    signal stays in the history, restarts could not help (issue 10, row 1). Marked
+    instead, the signal handler records it as ignored, an update carrying one is rejected
+    by the SDK, and anything else still fails loudly in the payload converter
+    ("unknown payload encoding") rather than silently.
+    """
+
+    def __init__(self, inner: PayloadCodec) -> None:
+        self.inner = inner
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return await self.inner.encode(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        out: list[Payload] = []
+        for p in payloads:
+            try:
+                out += await self.inner.decode([p])
+            except Exception as err:  # whatever the payload holds, the task must go on
+                why = str(err) if isinstance(err, CodecKeyError) else type(err).__name__
+                out.append(Payload(metadata={"encoding": UNDECODABLE,
+                                             UNDECODABLE_REASON: why.encode()[:500]}))
         return out
 
 

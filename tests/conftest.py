@@ -25,6 +25,7 @@ from devtools.procs import free_port
 from devtools.scim import ScimServer
 from settings import ScimSystem, Settings
 from starter import register_search_attributes
+from tests.helpers import CLIENT_DATA
 from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,12 @@ def _ensure(script: str) -> str:
     out = subprocess.run([str(ROOT / "scripts" / script)], check=True, capture_output=True,
                          text=True)
     return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _client_data() -> Iterator[None]:
+    yield
+    shutil.rmtree(CLIENT_DATA, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +110,6 @@ def scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
 @pytest.fixture
 def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) -> Settings:
     """Worker settings pointing at the test servers and this test's own directories."""
-    client_data = tmp_path / "client-data"
-    shutil.copytree(EXAMPLES / "client-data", client_data)
     return Settings(
         _env_file=None,
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
@@ -114,7 +119,7 @@ def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) ->
         scim_systems={name: ScimSystem.model_validate(cfg)
                       for name, cfg in scim.settings_json().items()},
         state_dir=tmp_path / "state",
-        client_data_root=client_data,
+        client_data_root=CLIENT_DATA,
         documents_root=EXAMPLES / "documents",
         transfer_root=tmp_path / "transfer",
         archive_root=tmp_path / "archive",

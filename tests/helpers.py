@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -23,6 +25,21 @@ from settings import Settings
 from workflows.offboarding import ClientOffboarding
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CLIENT_DATA = Path(tempfile.mkdtemp(prefix="offboarding-client-data-"))
+"""The client data root of every test: each test client's data sets are copies of the
+example's, in the client's own folder (named by its client id), as the rules require."""
+
+
+def _own_copy(client_id: str, rel: str) -> str:
+    """The example data set at ``rel``, copied into ``client_id``'s own folder."""
+    own = PurePosixPath(client_id, *PurePosixPath(rel).parts[1:])
+    source, target = EXAMPLES / "client-data" / rel, CLIENT_DATA / own
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, target)
+    return str(own)
 
 
 def client_file(example: str = "contract-end", *, today: date | None = None,
@@ -40,6 +57,8 @@ def client_file(example: str = "contract-end", *, today: date | None = None,
         data["contract"]["end_date"] = (today + timedelta(days=end_in_days)).isoformat()
         if data["contract"].get("renewal_offer"):
             data["contract"]["renewal_offer"]["valid_until"] = None
+    for data_set in data["data_sets"]:
+        data_set["path"] = _own_copy(data["client_id"], data_set["path"])
     for system in data["systems"]:
         system["users"] = [f"{u}-{tag}" for u in system["users"]]
         if scim is not None:

@@ -81,7 +81,9 @@ def test_the_emailed_statement_adds_up_line_by_line(case: str) -> None:
             "contract": cf.contract.model_dump(mode="json"),
             "account_manager": "Dana", "statement": st.model_dump(mode="json")}))
     text = next(p for p in msg.walk() if p.get_content_type() == "text/plain")
-    body = text.get_payload(decode=True).decode()
+    raw = text.get_payload(decode=True)
+    assert isinstance(raw, bytes)
+    body = raw.decode()
     lines = [_number(m) for m in re.findall(rf"^- .*?: \w{{3}} {AMOUNT}", body, re.M)]
     totals = [_number(m) for m in re.findall(
         rf"^(?:Open invoices|Credits|Refunds due to you|Adjustments): \w{{3}} {AMOUNT}$",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         Problem,
     )
+    from security.codec import UNDECODABLE, UNDECODABLE_REASON
     from workflows import search_attributes as sa
     from workflows.state import TERMINATION_SKIPS, OffboardingState, Rejected
 
@@ -99,7 +100,8 @@ class ClientOffboarding:
     def __init__(self, inp: OffboardingInput) -> None:
         self.inp = inp
         self.client = inp.client
-        self.s = OffboardingState(workflow.info().workflow_id, inp.client)
+        self.s = OffboardingState(workflow.info().workflow_id, inp.client,
+                                  second_ops=inp.second_ops)
         self._t0 = workflow.now()
         self._d0 = self._t0.date()
         self._retention: asyncio.Task[None] | None = None
@@ -281,7 +283,7 @@ class ClientOffboarding:
             version = len(self.s.status.statements) + 1
             statement = compute_statement(self.client.account, version=version,
                                           issued=self._today(), adjustments=adjustments)
-            self.s.status.statements.append(statement)
+            self.s.add_statement(statement)
             await self._email(f"statement-v{version}", "settlement_statement", "settlement",
                               [self.client.contacts.billing.email],
                               extra={"statement": statement.model_dump(mode="json")})
@@ -369,17 +371,24 @@ class ClientOffboarding:
     async def _purge_after(self, when: datetime, data_sets: list[tuple[str, str]]) -> None:
         await workflow.sleep(max(when - workflow.now(), timedelta(0)),
                              summary=f"retention: delete our copy on {self._as_date(when)}")
-        result = await workflow.execute_activity_method(
-            DataTransfer.purge_client_data,
-            PurgeRequest(workflow_id=workflow.info().workflow_id,
-                         client_id=self.client.client_id, data_sets=data_sets),
-            start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
-            summary="delete our copy of the client's data",
-        )
-        self.s.status.data_purged = result.deleted
-        self.s.mark("data-retention", "done", workflow.now(),
-                    "deleted: " + (", ".join(result.deleted) or "nothing left"))
+        # A deletion that fails (a file that cannot be removed) is a problem ops see and
+        # retry once they have fixed it, not an activity retried forever in silence.
+        result = await self._until_done("purge", "data-retention", lambda: (
+            workflow.execute_activity_method(
+                DataTransfer.purge_client_data,
+                PurgeRequest(workflow_id=workflow.info().workflow_id,
+                             client_id=self.client.client_id, data_sets=data_sets),
+                start_to_close_timeout=timedelta(minutes=10),
+                heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
+                summary="delete our copy of the client's data",
+            )))
+        if result is None:
+            self.s.mark("data-retention", "skipped", workflow.now(),
+                        "deletion skipped by ops: our copy was NOT deleted")
+        else:
+            self.s.status.data_purged = result.deleted
+            self.s.mark("data-retention", "done", workflow.now(),
+                        "deleted: " + (", ".join(result.deleted) or "nothing left"))
         self._publish()
 
     # ----- access ----------------------------------------------------------------------
@@ -388,6 +397,10 @@ class ClientOffboarding:
         self._enter("access-revocation", workflow.now())
         self._publish()
         wid = workflow.info().workflow_id
+        if not self.client.systems:
+            self.s.mark("access-revocation", "skipped", workflow.now(),
+                        "no systems listed in the client file: nothing to revoke")
+            return
 
         def revoke(sys: SystemAccess) -> Awaitable[SystemRevocation]:
             return workflow.execute_activity_method(
@@ -721,6 +734,12 @@ class ClientOffboarding:
 
     def _signal(self, name: str, raw: RawValue) -> None:
         """Signals cannot answer, so an invalid one is recorded as ignored, with why."""
+        meta = raw.payload.metadata
+        if meta.get("encoding") == UNDECODABLE:
+            why = meta.get(UNDECODABLE_REASON, b"").decode(errors="replace")
+            self.s.ignore(workflow.now(), name, None, f"payload cannot be decoded: {why}")
+            self._publish()
+            return
         try:
             payload = workflow.payload_converter().from_payload(raw.payload, dict)
             msg = MESSAGE_TYPES[name].model_validate(payload)
@@ -735,6 +754,14 @@ class ClientOffboarding:
             self._publish()
             return
         self._apply(name, msg)
+
+    @workflow.signal(dynamic=True)
+    def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """A signal nobody handles would wait in the SDK's buffer forever, unseen."""
+        known = ", ".join(sorted(MESSAGE_TYPES))
+        self.s.ignore(workflow.now(), name[:100], None,
+                      f"no such action; the actions are: {known}")
+        self._publish()
 
     # One signal and one validated update per human action, under the same name.
 

@@ -27,6 +27,7 @@ from models.messages import (
     TerminateEarly,
     VerifyData,
 )
+from models.settlement import Statement
 from models.status import (
     Decision,
     Feedback,
@@ -34,6 +35,7 @@ from models.status import (
     ManualTask,
     OffboardingStatus,
     Problem,
+    Proposal,
     Step,
     StepState,
 )
@@ -60,6 +62,11 @@ TASKS: list[tuple[str, str, str]] = [
     ("handover-session-held", "Handover session held", "knowledge-transfer"),
 ]
 BEFORE_SETTLEMENT = ("contract-review", "notice", "notice-period", "review-meeting")
+MAX_STATEMENT_VERSIONS = 20
+"""A dispute beyond this is refused: settle the rest outside and approve the last one."""
+MAX_IGNORED = 100
+"""Ignored messages kept in the status: a flood of bad signals must not grow the status
+query's answer (or the archive's input) towards Temporal's 2 MB payload limit."""
 TERMINATION_SKIPS = ("notice", "notice-period", "review-meeting", "feedback")
 
 
@@ -85,8 +92,9 @@ class Pending:
 
 
 class OffboardingState:
-    def __init__(self, workflow_id: str, client: ClientFile) -> None:
+    def __init__(self, workflow_id: str, client: ClientFile, *, second_ops: bool = True) -> None:
         self.client = client
+        self.second_ops = second_ops
         self.pending = Pending()
         self.status = OffboardingStatus(
             workflow_id=workflow_id,
@@ -117,11 +125,20 @@ class OffboardingState:
         if stage in dict(STEPS):
             self.mark(stage, "active", now, detail)
 
+    def add_statement(self, statement: Statement) -> None:
+        """The new current statement; the one it replaces keeps its totals and hash only."""
+        statements = self.status.statements
+        if statements:
+            statements[-1] = statements[-1].superseded()
+        statements.append(statement)
+
     def decide(self, now: datetime, action: str, by: str, detail: str) -> None:
         self.status.decisions.append(Decision(at=now, action=action, by=by, detail=detail))
 
     def ignore(self, now: datetime, action: str, by: str | None, why: str) -> None:
-        self.status.ignored.append(Ignored(at=now, action=action, by=by, why=why))
+        kept = self.status.ignored[-(MAX_IGNORED - 1):]
+        self.status.ignored = [*kept, Ignored(at=now, action=action, by=by, why=why)]
+        self.status.ignored_total += 1
 
     def start_wait(self, what: str, now: datetime, overdue_at: datetime | None) -> None:
         self.pending.waits[what] = now
@@ -250,6 +267,10 @@ class OffboardingState:
     def _check_dispute_settlement(self, msg: DisputeSettlement) -> None:
         self._check_approve_settlement(ApproveSettlement(by=msg.by,
                                                          statement_hash=msg.statement_hash))
+        if len(self.status.statements) >= MAX_STATEMENT_VERSIONS:
+            raise Rejected(f"statement v{len(self.status.statements)} is the last version an "
+                           f"offboarding issues (at most {MAX_STATEMENT_VERSIONS}); settle "
+                           "what remains outside and approve it")
 
     def _check_verify_data(self, msg: VerifyData) -> None:
         self._waiting("verify-data", "data-verification")
@@ -312,6 +333,33 @@ class OffboardingState:
         current = self.address(getattr(self.client.contacts, msg.role).email)
         if current.lower() == msg.email.lower():
             raise Rejected(f"{msg.role} already uses {msg.email}")
+        self._check_second_person(msg)
+
+    # ----- actions two ops people must agree on ----------------------------------------
+
+    def proposal_key(self, msg: Message) -> str | None:
+        """What identifies an action that needs a second person, or None if it does not:
+        redirecting a contact (where the client's mail goes) and skipping access
+        revocation (accounts left open). Anyone with namespace access can type any
+        ``--by``, so one person alone must not be able to do either."""
+        if not self.second_ops:
+            return None
+        match msg:
+            case FixContact():
+                return f"fix-contact {msg.role} {msg.email.lower()}"
+            case SkipStep() if msg.problem.startswith("access-"):
+                return f"skip-step {msg.problem}"
+        return None
+
+    def _proposal(self, key: str) -> Proposal | None:
+        return next((p for p in self.status.proposals if p.key == key), None)
+
+    def _check_second_person(self, msg: Message) -> None:
+        key = self.proposal_key(msg)
+        proposal = self._proposal(key) if key else None
+        if proposal is not None and proposal.by.casefold() == msg.by.casefold():
+            raise Rejected(f"{proposal.by} proposed this already; a second ops person (a "
+                           "different --by) must confirm it")
 
     def _open_problem(self, key: str) -> Problem:
         problem = self.problem(key)
@@ -325,9 +373,29 @@ class OffboardingState:
 
     def _check_skip_step(self, msg: SkipStep) -> None:
         self._open_problem(msg.problem)
+        self._check_second_person(msg)
 
     def apply(self, name: str, msg: Message, now: datetime) -> str:
-        """Record an accepted message; returns what happened, for the sender."""
+        """Record an accepted message; returns what happened, for the sender. An action
+        that needs a second person is only proposed until a different one sends it too."""
+        key = self.proposal_key(msg)
+        proposed = self._proposal(key) if key else None
+        if key is not None and proposed is None:
+            detail = (f"{name} proposed by {msg.by}; a second ops person must confirm it by "
+                      "sending the same command with their own --by")
+            self.status.proposals.append(Proposal(key=key, action=name, by=msg.by, at=now,
+                                                  detail=detail))
+            self.decide(now, f"{name} (proposed)", msg.by, detail)
+            return detail
+        if proposed is not None:
+            self.status.proposals.remove(proposed)
+        detail = self._effect(name, msg, now)
+        self.status.decisions.append(Decision(
+            at=now, action=name, by=msg.by, detail=detail,
+            proposed_by=proposed.by if proposed else None))
+        return detail
+
+    def _effect(self, name: str, msg: Message, now: datetime) -> str:
         p = self.pending
         detail: str
         match msg:
@@ -378,7 +446,6 @@ class OffboardingState:
                 detail = f"skipping {msg.problem}: {msg.reason}"
             case _:
                 raise Rejected(f"unknown message {name}")
-        self.decide(now, name, msg.by, detail)
         return detail
 
     def _resolve(self, problem: Problem, how: Literal["retry", "skip"], by: str,
