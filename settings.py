@@ -39,6 +39,12 @@ class Settings(BaseSettings):
                                                               "data/offboarding.env"))
 
     task_queue: str = TASK_QUEUE
+    temporal_address: str | None = None
+    """The Temporal server the CLI uses when neither --address nor TEMPORAL_ADDRESS says:
+    `make run` writes the one it started here, so the CLI follows it to any port."""
+    require_second_ops: bool = True
+    """Redirecting a contact and skipping access revocation need two different ops people
+    (two --by). Turn off only where one person acting alone is acceptable."""
 
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=1025, ge=1, le=65535)

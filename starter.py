@@ -10,14 +10,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from temporalio.client import (
@@ -35,19 +37,27 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from connection import connect
+from connection import DEFAULT_ADDRESS, connect
 from models.client_file import ClientFile
 from models.loading import InputError, load_client_file, load_model
 from models.messages import MESSAGE_TYPES, Ack, Adjustment, Message
 from models.status import OffboardingInput, OffboardingResult, OffboardingStatus, Step, Timings
 from security.codec import CodecKeyError
-from settings import SettingsError, load_settings
+from settings import Settings, SettingsError, load_settings
 from workflows import search_attributes as sa
 from workflows.offboarding import ClientOffboarding, workflow_id_for
+from workflows.state import STAGES, WAITS
 
 
 class CliError(Exception):
     """A problem the user can fix; printed without a traceback, exit code 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1 like every other refusal, never 2 (or a traceback)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{self.prog}: {message}\n{self.format_usage().strip()}")
 
 
 class Cli:
@@ -60,6 +70,9 @@ class Cli:
         # Progress goes to stderr, so --json output on stdout stays parseable.
         self.progress_console = Console(stderr=True, highlight=False)
         self.timings = Timings()
+        self.second_ops = True
+        self.known_systems: set[str] | None = None
+        """The SCIM systems the workers know (their settings); None: not checked."""
 
     def emit(self, model: BaseModel | list[Any] | dict[str, Any],
              human: Callable[[], object]) -> None:
@@ -74,10 +87,19 @@ class Cli:
     async def start(self, client_file: ClientFile, timings: Timings | None = None) -> str:
         wid = workflow_id_for(client_file.client_id)
         c = client_file.contract
+        if self.known_systems is not None:
+            unknown = [s.system for s in client_file.systems
+                       if s.system not in self.known_systems]
+            if unknown:
+                known = ", ".join(sorted(self.known_systems)) or "none"
+                raise CliError(f"{client_file.client_id}: systems {', '.join(unknown)} are not "
+                               f"configured on the workers (OFFBOARDING_SCIM_SYSTEMS lists: "
+                               f"{known}); nothing was started")
         try:
             await self.client.start_workflow(
                 ClientOffboarding.run,
-                OffboardingInput(client=client_file, timings=timings or self.timings),
+                OffboardingInput(client=client_file, timings=timings or self.timings,
+                                 second_ops=self.second_ops),
                 id=wid,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -108,21 +130,23 @@ class Cli:
             raise
 
     def print_status(self, st: OffboardingStatus) -> None:
-        c = self.console
+        """User text (names, reasons, who) is escaped: ``[/]`` in a cancel reason is rich
+        markup, and crashed every later ``status`` and ``watch`` (issue 10, row 8)."""
+        c, e = self.console, escape
         flags = [f for f, on in (("SHORT NOTICE", st.short_notice), ("OVERDUE", st.overdue)) if on]
-        c.print(f"[bold]{st.client_name}[/bold] ({st.workflow_id}), {st.reason.replace('_', ' ')}"
-                f", contract end {st.contract_end}" + (f"  [red]{' '.join(flags)}[/red]"
-                                                      if flags else ""))
-        c.print(f"stage: {st.stage}   waiting for: {st.waiting_for or 'nothing'}"
+        c.print(f"[bold]{e(st.client_name)}[/bold] ({e(st.workflow_id)}), "
+                f"{st.reason.replace('_', ' ')}, contract end {st.contract_end}"
+                + (f"  [red]{' '.join(flags)}[/red]" if flags else ""))
+        c.print(f"stage: {e(st.stage)}   waiting for: {e(st.waiting_for or 'nothing')}"
                 + (f"   outcome: {st.outcome}" if st.outcome else ""))
         table = Table("step", "state", "when", "who", "detail")
         for s in st.steps:
-            table.add_row(s.title, s.state, s.at.strftime("%Y-%m-%d %H:%M") if s.at else "",
-                          s.by or "", s.detail)
+            table.add_row(e(s.title), s.state, s.at.strftime("%Y-%m-%d %H:%M") if s.at else "",
+                          e(s.by or ""), e(s.detail))
         c.print(table)
         tasks = Table("manual item", "done", "who", "note")
         for t in st.tasks:
-            tasks.add_row(t.title, "yes" if t.done else "no", t.by or "", t.note)
+            tasks.add_row(e(t.title), "yes" if t.done else "no", e(t.by or ""), e(t.note))
         c.print(tasks)
         if st.statements:
             cur = st.statements[-1]
@@ -130,13 +154,16 @@ class Cli:
                     f"{cur.currency} {cur.balance} owed by {cur.owed_by}")
         if st.data_packages:
             pkg = st.data_packages[-1]
-            c.print(f"current data export: {pkg.location} manifest {pkg.manifest_sha256}")
+            c.print(f"current data export: {e(pkg.location)} manifest {pkg.manifest_sha256}")
         for p in st.problems:
             if p.resolution is None:
-                c.print(f"[red]NEEDS OPS[/red] problem {p.key} ({p.step}) since "
-                        f"{p.since:%Y-%m-%d %H:%M}: {p.why}")
+                c.print(f"[red]NEEDS OPS[/red] problem {e(p.key)} ({e(p.step)}) since "
+                        f"{p.since:%Y-%m-%d %H:%M}: {e(p.why)}")
+        for prop in st.proposals:
+            c.print(f"[yellow]awaiting a second ops person[/yellow] {e(prop.action)}: "
+                    f"{e(prop.key)} (proposed by {e(prop.by)})")
         for i in st.ignored:
-            c.print(f"[yellow]ignored[/yellow] {i.action} by {i.by or '?'}: {i.why}")
+            c.print(f"[yellow]ignored[/yellow] {e(i.action)} by {e(i.by or '?')}: {e(i.why)}")
 
     async def follow(self, wid: str, on_change: Callable[[OffboardingStatus, list[Step]], Any],
                      every: float = 1.0) -> OffboardingStatus:
@@ -162,7 +189,7 @@ class Cli:
             return
         for s in changed:
             if s.state != "pending":
-                self.console.print(f"  {s.title:<34} {s.state:<9} {s.detail}")
+                self.console.print(f"  {s.title:<34} {s.state:<9} {escape(s.detail)}")
         if st.outcome:
             self.console.print(f"[bold]{st.outcome}[/bold]: {len(st.emails)} emails sent")
 
@@ -195,6 +222,10 @@ class Cli:
 
     async def list(self, stage: str | None, waiting_for: str | None, overdue: bool,
                    include_closed: bool) -> list[dict[str, Any]]:
+        for value, known, flag in ((stage, STAGES, "--stage"),
+                                   (waiting_for, WAITS, "--waiting-for")):
+            if value is not None and value not in known:  # it goes into a query: exact only
+                raise CliError(f"{flag} {value!r} is not one of: {', '.join(known)}")
         query = 'WorkflowType = "ClientOffboarding"'
         if not include_closed:
             query += ' AND ExecutionStatus = "Running"'
@@ -301,39 +332,51 @@ def _message_from_args(action: str, args: argparse.Namespace) -> Message:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="starter.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--address", help="Temporal address; overrides TEMPORAL_ADDRESS")
+    p = _Parser(prog="starter.py", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--address", help="Temporal address; overrides TEMPORAL_ADDRESS and the "
+                   "address make run wrote (OFFBOARDING_TEMPORAL_ADDRESS)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    # The same flags after the verb (`status WID --json`); SUPPRESS keeps the global value
+    # when a verb does not repeat them.
+    common = _Parser(add_help=False)
+    common.add_argument("--address", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("start", help="start an offboarding from a client file (or a folder)")
+    def verb(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    s = verb("start", help="start an offboarding from a client file (or a folder)")
     source = s.add_mutually_exclusive_group(required=True)
     source.add_argument("--client-file", type=Path)
     source.add_argument("--client-dir", type=Path,
                         help="start one offboarding per *.yaml / *.json file in a folder")
     s.add_argument("--wait", action="store_true", help="wait for the result")
-    w = sub.add_parser("watch", help="follow one offboarding live until it ends")
+    w = verb("watch", help="follow one offboarding live until it ends")
     w.add_argument("workflow_id")
     w.add_argument("--every", type=float, default=1.0, help="seconds between looks")
-    v = sub.add_parser("validate", help="check a client file without starting anything")
+    v = verb("validate", help="check a client file without starting anything")
     v.add_argument("client_file", type=Path)
-    st = sub.add_parser("status", help="the checklist of one offboarding")
+    st = verb("status", help="the checklist of one offboarding")
     st.add_argument("workflow_id")
-    ls = sub.add_parser("list", help="offboardings with their stage")
-    ls.add_argument("--stage")
-    ls.add_argument("--waiting-for")
+    ls = verb("list", help="offboardings with their stage")
+    ls.add_argument("--stage", choices=STAGES, metavar="STAGE",
+                    help="one of: " + ", ".join(STAGES))
+    ls.add_argument("--waiting-for", choices=WAITS, metavar="WAIT",
+                    help="one of: " + ", ".join(WAITS))
     ls.add_argument("--overdue", action="store_true")
     ls.add_argument("--all", action="store_true", help="include closed ones")
-    sub.add_parser("setup", help="register the search attributes on the namespace")
-    d = sub.add_parser("demo", help="run the example offboarding fast enough to watch")
+    verb("setup", help="register the search attributes on the namespace")
+    d = verb("demo", help="run the example offboarding fast enough to watch")
     d.add_argument("--day-seconds", type=float, default=0.5,
                    help="how long one contract day lasts in the demo (default 0.5 s)")
     d.add_argument("--manual", action="store_true",
                    help="do not send the approvals yourself: wait for a person to send them")
 
     def action(name: str, helptext: str) -> argparse.ArgumentParser:
-        a = sub.add_parser(name, help=helptext)
+        a = verb(name, help=helptext)
         a.add_argument("workflow_id")
         a.add_argument("--by", required=True, help="who acts (approvers: their email)")
         return a
@@ -380,8 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def run_cli(argv: list[str], client: Client | None = None,
                   out: TextIO = sys.stdout) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         if args.command == "validate":
             cf = load_client_file(args.client_file)
             if args.json:
@@ -391,13 +434,34 @@ async def run_cli(argv: list[str], client: Client | None = None,
                           f"ends {cf.contract.end_date})\n")
             return 0
         settings = load_settings()
-        client = client or await connect(args.address, settings.codec())
+        client = client or await _connect(args.address, settings)
         cli = Cli(client, settings.task_queue, out, args.json)
         cli.timings = settings.timings
+        cli.second_ops = settings.require_second_ops
+        cli.known_systems = set(settings.scim_systems)
         return await _dispatch(cli, args)
     except (CliError, InputError, SettingsError, CodecKeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+
+
+async def _connect(flag: str | None, settings: Settings) -> Client:
+    """The server: --address, else TEMPORAL_ADDRESS (and Temporal's other environment
+    configuration), else the one `make run` wrote, else localhost:7233. A server that does
+    not answer is named with where its address came from."""
+    if flag:
+        address, source = flag, "--address"
+    elif os.environ.get("TEMPORAL_ADDRESS"):
+        address, source = os.environ["TEMPORAL_ADDRESS"], "TEMPORAL_ADDRESS"
+    elif settings.temporal_address:
+        address, source = settings.temporal_address, "OFFBOARDING_TEMPORAL_ADDRESS"
+    else:
+        address, source = DEFAULT_ADDRESS, "the default"
+    try:
+        return await connect(address, settings.codec())
+    except RuntimeError as err:
+        raise CliError(f"cannot reach Temporal at {address} (from {source}): "
+                       f"{str(err).splitlines()[0][:200]}") from None
 
 
 async def _dispatch(cli: Cli, args: argparse.Namespace) -> int:
@@ -490,9 +554,16 @@ async def register_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
-def main() -> int:
-    return asyncio.run(run_cli(sys.argv[1:]))
+def main() -> NoReturn:
+    """Exit with os._exit once the output is flushed: a short-lived process holding a
+    Temporal client aborted at interpreter shutdown about once in 20-100 runs (``Fatal
+    Python error: PyGILState_Release``, exit 134), after successes and refusals alike,
+    as the SDK's runtime threads met a finalising interpreter (issue 10, row 12)."""
+    code = asyncio.run(run_cli(sys.argv[1:]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

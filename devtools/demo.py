@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+from rich.markup import escape
 
 from models.client_file import ClientFile
 from models.loading import load_client_file
@@ -39,6 +40,8 @@ def demo_client(today: date) -> ClientFile:
     notice = base.contract.notice_days
     data["contract"]["end_date"] = (today + timedelta(days=notice + 4)).isoformat()
     data["contract"]["renewal_offer"]["valid_until"] = None
+    for data_set in data["data_sets"]:  # each client's data lives in its own folder
+        data_set["path"] = "/".join([data["client_id"], *data_set["path"].split("/")[1:]])
     return ClientFile.model_validate(data)
 
 
@@ -63,14 +66,15 @@ def prepare(settings: Settings, client: ClientFile) -> None:
                     http.post("Users", json={
                         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                         "userName": user, "active": True})
-    for root, sub, items in ((settings.client_data_root, "client-data", client.data_sets),
-                             (settings.documents_root, "documents", client.documents)):
-        for item in items:
-            target = root / item.path
-            if not target.exists():
-                source = EXAMPLES / sub / item.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    example = load_client_file(EXAMPLES / "contract-end.yaml")
+    pairs = [(settings.client_data_root / mine.path, EXAMPLES / "client-data" / theirs.path)
+             for mine, theirs in zip(client.data_sets, example.data_sets, strict=True)]
+    pairs += [(settings.documents_root / doc.path, EXAMPLES / "documents" / doc.path)
+              for doc in client.documents]
+    for target, source in pairs:
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
 
 
 async def run_demo(cli: Cli, day_seconds: float, *, manual: bool) -> int:
@@ -134,6 +138,7 @@ async def _play_humans(cli: Cli, st: OffboardingStatus, done: set[str]) -> None:
         return
     key, action, msg, flags = decision
     done.add(key)
-    cli.console.print(f"  [cyan]> python starter.py {action} {st.workflow_id} {flags}[/cyan]")
+    cli.console.print(f"  [cyan]> python starter.py {action} {st.workflow_id} "
+                      f"{escape(flags)}[/cyan]")
     ack = await cli.send(st.workflow_id, action, msg)
-    cli.console.print(f"    accepted: {ack.detail}")
+    cli.console.print(f"    accepted: {escape(ack.detail)}")

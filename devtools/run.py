@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from connection import connect
@@ -121,20 +122,26 @@ def main() -> int:
             "OFFBOARDING_ARCHIVE_ROOT": str(data / "archive"),
             "OFFBOARDING_METRICS_ADDRESS": metrics,
             "OFFBOARDING_CODEC_KEY_FILE": str(key_file),
+            # For the CLI in another terminal: it follows this server, whatever its port.
+            "OFFBOARDING_TEMPORAL_ADDRESS": address,
         }
         env_file = data / "offboarding.env"
         env_file.write_text("".join(f"{k}='{v}'\n" for k, v in env.items()
                                     if k.startswith("OFFBOARDING_")))
-        worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
-                                  stdout=(logs / "worker.log").open("ab"),
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        def start_worker() -> subprocess.Popen[bytes]:
+            return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env,
+                                    cwd=ROOT, stdout=(logs / "worker.log").open("ab"),
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+        worker = start_worker()
         procs.append(worker)
         print(f"""
   Temporal dev server  {address}   (state: {data / 'temporal.db'})
   Web UI               http://localhost:{ui_port}
   Captured mail        {data / 'mail'}   (one .eml per message, index.txt lists them)
   SCIM server          {scim.base_url('crm')}, {scim.base_url('wiki')}
-  Worker               task queue client-offboarding   (log: {logs / 'worker.log'})
+  Worker               pid {worker.pid}, task queue client-offboarding
+                       (log: {logs / 'worker.log'}; restarted if it dies)
   Metrics              http://{metrics}/metrics
   Payload encryption   key file {key_file}; the UI decodes via http://127.0.0.1:{codec_port}
 
@@ -145,11 +152,29 @@ def main() -> int:
 
   Ctrl-C stops everything.
 """, flush=True)
+        restarts: list[float] = []
         while not stopping.wait(0.5):
-            for p in procs:
-                if p.poll() is not None:
-                    print(f"run: {p.args!r} exited with {p.returncode}; stopping", flush=True)
+            if server.poll() is not None:
+                print(f"run: the Temporal server exited with {server.returncode}; stopping",
+                      flush=True)
+                stopping.set()
+            elif worker.poll() is not None and not stopping.is_set():
+                # A worker that dies (a crash, a kill) is restarted and the servers stay
+                # up: the offboardings resume where the history says. One that keeps
+                # dying at once (a bad setting) stops the stack, with its log named.
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > 5:
+                    print(f"run: the worker died {len(restarts)} times in a minute; stopping "
+                          f"(see {logs / 'worker.log'})", flush=True)
                     stopping.set()
+                    continue
+                old = worker
+                procs.remove(old)
+                worker = start_worker()
+                procs.append(worker)
+                print(f"run: the worker (pid {old.pid}) exited with {old.returncode}; "
+                      f"restarted it as pid {worker.pid}", flush=True)
         return 0
     finally:
         print("stopping the worker, the SCIM and SMTP servers and the Temporal server...",

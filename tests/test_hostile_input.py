@@ -33,7 +33,7 @@ from models.messages import (
     RetryStep,
     VerifyData,
 )
-from models.status import OffboardingResult, Timings
+from models.status import OffboardingResult, OffboardingStatus, Timings
 from security.codec import ForgivingCodec, data_converter, load_keys, new_key_file
 from settings import Settings
 from starter import Cli
@@ -208,8 +208,10 @@ async def test_a_client_file_at_every_limit_stays_far_below_temporals(
         wid = await cli.start(cf)
         handle = dev_env.client.get_workflow_handle(wid)
         for n in range(2):
-            st = await wait_until(handle, lambda s, n=n: len(s.statements) == n + 1 and
-                                  waiting_for("settlement-approval")(s))
+            def issued(s: OffboardingStatus, n: int = n) -> bool:
+                return len(s.statements) == n + 1 and waiting_for("settlement-approval")(s)
+
+            st = await wait_until(handle, issued)
             await cli.send(wid, "dispute-settlement", DisputeSettlement(
                 by="finance.lead@example.com", statement_hash=st.statements[-1].short_hash,
                 reason="many corrections", adjustments=[

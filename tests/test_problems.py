@@ -62,13 +62,15 @@ async def test_a_refused_recipient_waits_for_ops_to_fix_the_contact(
         [alert] = mail.to(settings.ops_email)
         assert "retry-step" in alert.text() and bad in alert.text()
         assert st.outcome is None
-        ack = await cli.send(wid, "fix-contact", FixContact(
-            by="ops", role="primary", email="hank.scorpio@globex.example"))
+        fix = FixContact(by="ops", role="primary", email="hank.scorpio@globex.example")
+        ack = await cli.send(wid, "fix-contact", fix)
+        assert "proposed by ops; a second ops person must confirm" in ack.detail
+        ack = await cli.send(wid, "fix-contact", fix.model_copy(update={"by": "ops-lead"}))
         assert ack.detail == f"primary contact changed from {bad} to hank.scorpio@globex.example"
         st = await wait_until(handle, waiting_for("settlement-approval"))
         [revoked] = mail.to("hank.scorpio@globex.example")
         assert revoked.subject == "Access to our systems has ended"
-        assert st.problems[0].resolution == "retry" and st.problems[0].resolved_by == "ops"
+        assert st.problems[0].resolution == "retry" and st.problems[0].resolved_by == "ops-lead"
         assert not st.waiting_for or "ops-action" not in st.waiting_for
         await approve_and_verify(cli, handle, cf)
         st = await wait_until(handle, lambda s: s.step("farewell").state == "done")
@@ -141,8 +143,9 @@ async def test_a_refused_scim_token_waits_for_ops_then_retries_or_skips(
         wid2 = await cli.start(cf2)
         handle2 = dev_env.client.get_workflow_handle(wid2)
         await wait_until(handle2, waiting_for("ops-action"))
-        await cli.send(wid2, "skip-step", SkipStep(
-            by="dana", problem="access-wiki", reason="wiki decommissioned last week"))
+        skip = SkipStep(by="dana", problem="access-wiki", reason="wiki decommissioned last week")
+        await cli.send(wid2, "skip-step", skip)  # leaving accounts open takes two people
+        await cli.send(wid2, "skip-step", skip.model_copy(update={"by": "ops-lead"}))
         st = await wait_until(handle2, lambda s: s.step("access-revocation").state == "done")
         assert "wiki: skipped by ops, accounts NOT revoked" in st.step("access-revocation").detail
         assert st.problems[0].note == "wiki decommissioned last week"

@@ -68,6 +68,12 @@ MAX_IGNORED = 100
 """Ignored messages kept in the status: a flood of bad signals must not grow the status
 query's answer (or the archive's input) towards Temporal's 2 MB payload limit."""
 TERMINATION_SKIPS = ("notice", "notice-period", "review-meeting", "feedback")
+STAGES = ("starting", *(key for key, _ in STEPS if key != "data-retention"),
+          "awaiting-termination", "termination", "completed", "renewed", "cancelled")
+"""Every value the OffboardingStage search attribute takes."""
+WAITS = ("notice-period", "meeting", "settlement-approval", "data-verification", "feedback",
+         "ops-action")
+"""Every value OffboardingWaitingFor holds."""
 
 
 class Rejected(Exception):
