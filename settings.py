@@ -107,8 +107,10 @@ class SettingsError(Exception):
 
 def load_settings() -> Settings:
     """Load the settings, turning pydantic's report into one the operator can act on."""
+    # The env file is named when settings are loaded, not when this module was imported.
+    env_file = os.environ.get("OFFBOARDING_ENV_FILE", "data/offboarding.env")
     try:
-        return Settings()
+        return Settings(_env_file=env_file)
     except ValidationError as err:
         lines = []
         for e in err.errors():

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
 from settings import Settings
 from starter import run_cli
+from tests.conftest import ROOT
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
 
 
@@ -137,3 +141,96 @@ async def test_the_demo_completes_a_whole_offboarding(
         "Final settlement statement v1 for Acme Analytics Ltd",
         "Final settlement statement v2 for Acme Analytics Ltd",
         "Our financial relationship is settled"]
+
+
+async def test_user_text_is_printed_literally_in_status_and_watch(
+    dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
+) -> None:
+    """Issue 10, row 8: ``[/]`` is rich markup; in a name, a --by or a cancel reason it
+    crashed every later status and watch."""
+    path = write_client(tmp_path, scim, client_name="Acme [/] [bold]Ltd")
+    code, out = await cli(dev_env, "--json", "start", "--client-file", str(path))
+    wid = json.loads(out)["workflow_id"]
+    await wait_until(dev_env.client.get_workflow_handle(wid), waiting_for("notice-period"))
+    code, out = await cli(dev_env, "cancel", wid, "--by", "[/x]", "--reason", "oops [/] [red]")
+    assert code == 0, out
+    code, out = await cli(dev_env, "status", wid)
+    assert code == 0 and "Acme [/] [bold]Ltd" in out
+    assert "cancelled by [/x]: oops [/] [red]" in out
+    code, out = await cli(dev_env, "watch", wid, "--every", "0.1")
+    assert code == 0 and "cancelled by [/x]: oops [/] [red]" in out
+
+
+async def test_list_refuses_values_that_are_not_a_stage_or_a_wait(
+    dev_env: WorkflowEnvironment, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Row 14: the value went into the visibility query as written; a quote crashed it."""
+    for flag in ("--stage", "--waiting-for"):
+        code, _ = await cli(dev_env, "list", flag, 'a" OR WorkflowType != "x')
+        assert code == 1
+        err = capsys.readouterr().err
+        assert f"argument {flag}: invalid choice" in err and "Traceback" not in err
+
+
+async def test_start_refuses_a_system_the_workers_do_not_know(
+    dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Row 19: an unknown system was found only at revocation, weeks later."""
+    path = write_client(tmp_path, scim, systems=[{"system": "erp", "users": ["a"]}])
+    code, _ = await cli(dev_env, "start", "--client-file", str(path))
+    assert code == 1
+    assert "systems erp are not configured on the workers (OFFBOARDING_SCIM_SYSTEMS lists: " \
+        "crm, wiki); nothing was started" in capsys.readouterr().err
+
+
+async def test_the_cli_follows_the_server_make_run_wrote_and_takes_flags_after_the_verb(
+    dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Row 13: with the server on another port, the CLI silently used localhost:7233."""
+    wid = await start_one(dev_env, tmp_path, scim)
+    address = dev_env.client.service_client.config.target_host
+    env_file = tmp_path / "offboarding.env"
+    env_file.write_text(f"OFFBOARDING_TEMPORAL_ADDRESS='{address}'\n")
+    monkeypatch.setenv("OFFBOARDING_ENV_FILE", str(env_file))
+    monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)
+    out = io.StringIO()
+    assert await run_cli(["status", wid, "--json"], out=out) == 0  # no client injected
+    assert json.loads(out.getvalue())["workflow_id"] == wid
+    env_file.write_text("OFFBOARDING_TEMPORAL_ADDRESS='127.0.0.1:1'\n")
+    assert await run_cli(["status", wid], out=io.StringIO()) == 1
+    assert "cannot reach Temporal at 127.0.0.1:1 (from OFFBOARDING_TEMPORAL_ADDRESS)" in \
+        capsys.readouterr().err
+    await cli(dev_env, "cancel", wid, "--by", "ops", "--reason", "test over")
+
+
+def _run_starter(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "starter.py", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+async def test_the_cli_exits_0_or_1_over_a_hundred_runs(
+    dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
+) -> None:
+    """Row 12: about 1 run in 20-100 aborted at exit (PyGILState_Release, exit 134),
+    after successes and refusals alike. 120 runs, four at a time, each checked."""
+    wid = await start_one(dev_env, tmp_path, scim)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
+    env.update({"OFFBOARDING_ENV_FILE": "/nonexistent",
+                "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host})
+    runs = ([["status", wid, "--json"], 0], [["list", "--all"], 0],
+            [["approve-settlement", wid, "--by", "x@example.com", "--statement", "a" * 12], 1],
+            [["status", "offboarding-nobody"], 1])
+    plan = [runs[n % len(runs)] for n in range(120)]
+    limit = asyncio.Semaphore(4)
+
+    async def one(args: list[str], expected: int) -> tuple[list[str], int, int, str]:
+        async with limit:
+            done = await asyncio.to_thread(_run_starter, args, env)
+        return args, expected, done.returncode, done.stderr[-300:]
+
+    results = await asyncio.gather(*(one(a, e) for a, e in plan))
+    wrong = [r for r in results if r[1] != r[2]]
+    assert not wrong, wrong[:3]
+    await cli(dev_env, "cancel", wid, "--by", "ops", "--reason", "test over")

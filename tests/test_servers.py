@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,18 +20,16 @@ from temporalio.worker import Worker
 
 from activities.email import Mailer
 from devtools.mailcapture import MailCapture
-from devtools.procs import free_port, start_logged
+from devtools.procs import free_port, start_logged, wait_for_port
 from devtools.scim import ScimServer
 from models.messages import ApproveSettlement, Cancel, VerifyData
 from models.records import EmailRequest
 from models.status import OffboardingResult
 from settings import Settings
 from starter import Cli
-from tests.conftest import SCIM_TOKEN
+from tests.conftest import ROOT, SCIM_TOKEN
 from tests.helpers import client_file, wait_until, waiting_for, worker_env
 from tests.infra_workflows import SendOneEmail, SleepForDays
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 async def test_thirty_day_sleep_takes_seconds_on_the_time_skipping_server(
@@ -143,3 +142,47 @@ def test_a_bad_setting_stops_the_worker_with_the_variable_named() -> None:
     assert "OFFBOARDING_SMTP_PORT (smtp_port) = 'seventy'" in proc.stderr
     assert "OFFBOARDING_TIMINGS (timings.settlement_reminder_days) = '-1'" in proc.stderr
     assert "s3cret" not in proc.stderr
+
+
+def test_make_run_restarts_a_worker_that_died_and_keeps_the_servers_up(
+    temporal_cli: str, tmp_path: Path,
+) -> None:
+    """Issue 10, row 18: a worker killed under `make run` stopped the whole stack."""
+    ports = {name: free_port() for name in ("TEMPORAL_PORT", "TEMPORAL_UI_PORT",
+                                            "OFFBOARDING_SMTP_PORT", "OFFBOARDING_DEV_SCIM_PORT",
+                                            "OFFBOARDING_DEV_CODEC_PORT")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
+    env.update({k: str(v) for k, v in ports.items()})
+    env.update({"OFFBOARDING_RUN_DIR": str(tmp_path), "TEMPORAL_CLI": temporal_cli,
+                "OFFBOARDING_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"})
+    log = tmp_path / "run.log"
+    run = start_logged([sys.executable, "-m", "devtools.run"], log, "Ctrl-C stops everything",
+                       env=env, cwd=ROOT, timeout=120)
+    worker_log = tmp_path / "logs" / "worker.log"
+
+    def polling(times: int) -> None:
+        deadline = time.monotonic() + 60
+        while worker_log.read_text().count("worker polling") < times:
+            assert time.monotonic() < deadline, worker_log.read_text()[-2000:]
+            time.sleep(0.2)
+
+    try:
+        first = int(re.findall(r"pid (\d+), task queue", log.read_text())[0])
+        polling(1)
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while "restarted it as pid" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        [second] = re.findall(r"the worker \(pid \d+\) exited with -9; restarted it as pid (\d+)",
+                              log.read_text())
+        assert run.poll() is None, "the stack is still up"
+        wait_for_port(ports["TEMPORAL_PORT"], timeout=5)
+        polling(2)
+        os.kill(int(second), 0)  # the new worker is alive
+        env_file = (tmp_path / "offboarding.env").read_text()
+        assert f"OFFBOARDING_TEMPORAL_ADDRESS='127.0.0.1:{ports['TEMPORAL_PORT']}'" in env_file
+    finally:
+        run.send_signal(signal.SIGINT)
+        run.wait(timeout=60)
+    assert "stopped." in log.read_text()
