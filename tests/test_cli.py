@@ -219,9 +219,10 @@ async def test_the_cli_exits_0_or_1_over_a_hundred_runs(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
     env.update({"OFFBOARDING_ENV_FILE": "/nonexistent",
                 "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host})
-    runs = ([["status", wid, "--json"], 0], [["list", "--all"], 0],
-            [["approve-settlement", wid, "--by", "x@example.com", "--statement", "a" * 12], 1],
-            [["status", "offboarding-nobody"], 1])
+    runs: list[tuple[list[str], int]] = [
+        (["status", wid, "--json"], 0), (["list", "--all"], 0),
+        (["approve-settlement", wid, "--by", "x@example.com", "--statement", "a" * 12], 1),
+        (["status", "offboarding-nobody"], 1)]
     plan = [runs[n % len(runs)] for n in range(120)]
     limit = asyncio.Semaphore(4)
 
