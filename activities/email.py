@@ -32,6 +32,7 @@ from temporalio.exceptions import ApplicationError
 from activities.smtp_pool import SmtpPool
 from activities.stores import safe_key
 from models.records import Attachment, EmailReceipt, EmailRequest
+from models.text import unprintable
 from settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -92,9 +93,20 @@ class Mailer:
         return [*req.to, *([self.settings.ops_email] if req.to_ops else [])]
 
     def render(self, req: EmailRequest) -> Message:
-        """The message, built with the ``compat32`` MIME classes: the email benchmark
-        showed the modern ``EmailMessage`` API spending most of a send parsing and
-        re-folding its own headers, several times slower for the same bytes on the wire."""
+        """The message, or a permanent error (type MessageUnbuildable) when it cannot be
+        built: retrying would fail the same way forever, so ops must see it."""
+        try:
+            return self._render(req)
+        except ApplicationError:
+            raise
+        except Exception as err:  # a template or header that cannot be made
+            raise ApplicationError(f"message {req.key} cannot be built: {err}",
+                                   type="MessageUnbuildable", non_retryable=True) from None
+
+    def _render(self, req: EmailRequest) -> Message:
+        """Built with the ``compat32`` MIME classes: the email benchmark showed the modern
+        ``EmailMessage`` API spending most of a send parsing and re-folding its own
+        headers, several times slower for the same bytes on the wire."""
         text = self.env.get_template(f"{req.template}.txt").render(**req.context)
         first, _, body = text.partition("\n")
         if not first.startswith("Subject: "):
@@ -102,6 +114,13 @@ class Mailer:
                 f"template {req.template}.txt must start with 'Subject: '", non_retryable=True
             )
         subject = first.removeprefix("Subject: ").strip()
+        for header, value in (("Subject", subject), *(("To/Cc", a) for a in
+                                                       [*self.recipients(req), *req.cc])):
+            # VT, FF, NEL, U+2028... are line breaks to the email package: a second header.
+            why = unprintable(value)
+            if why:
+                raise ApplicationError(f"message {req.key}: the {header} header {why}",
+                                       type="MessageUnbuildable", non_retryable=True)
         html = self.env.get_template("layout.html").render(
             subject=subject, blocks=_paragraphs(body)
         )

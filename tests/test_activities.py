@@ -203,3 +203,20 @@ async def test_blocking_work_in_a_thread_keeps_the_activity_heartbeating() -> No
 
     assert await env.run(slow) == "done"
     assert len(beats) >= 3 and beats[0] == ("writing",)
+
+
+@pytest.mark.parametrize("name", ["Initech\x0bReply-To : attacker@evil.example",
+                                  "Initech\u2028Bcc: victim@example.com", "Initech\x85X"])
+async def test_a_header_that_would_split_is_a_permanent_error_and_nothing_is_sent(
+    settings: Settings, mail: MailCapture, name: str,
+) -> None:
+    """Issue 10, row 7: a workflow started without the CLI's validation still cannot
+    inject a header; the send fails for good (ops see a problem) instead of retrying."""
+    req = EmailRequest(workflow_id="wf-7", key="handover-invite", template="handover_invite",
+                       to=["a@client.example"], context={**CONTEXT, "client_name": name,
+                                                         "documents": []})
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(Mailer(settings).send_email, req)
+    assert err.value.non_retryable and err.value.type == "MessageUnbuildable"
+    assert "Subject" in err.value.message and "U+" in err.value.message
+    assert mail.messages == []
