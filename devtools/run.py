@@ -88,13 +88,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     smtp = scim = codec_server = None
     try:
+        token = codec.server_token()  # given to the UI in its codec endpoint's path
         codec_server = make_server(codec, "127.0.0.1", codec_port,
-                                   ui_origin=f"http://localhost:{ui_port}", token=None)
+                                   ui_origin=f"http://localhost:{ui_port}", token=token)
         serve_in_thread(codec_server)
         server = subprocess.Popen(
             [cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(t_port),
              "--ui-port", str(ui_port), "--db-filename", str(data / "temporal.db"),
-             "--log-level", "warn", "--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}",
+             "--log-level", "warn", "--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}/t/{token}",
              *temporal_server.dev_server_flags()],
             stdout=(logs / "temporal.log").open("ab"), stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -143,7 +144,8 @@ def main() -> int:
   Worker               pid {worker.pid}, task queue client-offboarding
                        (log: {logs / 'worker.log'}; restarted if it dies)
   Metrics              http://{metrics}/metrics
-  Payload encryption   key file {key_file}; the UI decodes via http://127.0.0.1:{codec_port}
+  Payload encryption   key file {key_file}
+                       the UI decodes via http://127.0.0.1:{codec_port} (token from the key)
 
   Next, in another terminal (the CLI reads the worker's settings from {data / 'offboarding.env'}):
     .venv/bin/python starter.py demo                  # a whole offboarding in ~2 minutes

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import hmac
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -48,6 +50,14 @@ class EncryptionCodec(PayloadCodec):
                             f"({', '.join(sorted(keys)) or 'none'})")
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self.active = active
+        self._token = hmac.new(keys[active], b"offboarding codec server token",
+                               hashlib.sha256).hexdigest()
+
+    def server_token(self) -> str:
+        """The codec server's token, derived from the active key: whoever holds the key
+        file can compute it (make run gives it to the UI), nobody else can guess it, and
+        it changes when the key rotates."""
+        return self._token
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         cipher = self._ciphers[self.active]

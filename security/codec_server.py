@@ -2,10 +2,13 @@
 decoded payloads to ops, while Temporal itself only ever stores ciphertext.
 
 Implements Temporal's remote codec protocol: ``POST /encode`` and ``POST /decode`` with a
-JSON body ``{"payloads": [...]}`` (protobuf JSON). Browsers are allowed from the UI's
-origin only (CORS); when a token is configured, every request must carry
-``Authorization: Bearer <token>`` (put the server behind your SSO in production and let the
-UI pass the user's access token).
+JSON body ``{"payloads": [...]}`` (protobuf JSON). Every request must carry the token, as
+``Authorization: Bearer <token>`` or in the path (``/t/<token>/decode``: the Web UI's codec
+endpoint setting holds no headers). By default the token is derived from the key file
+(``EncryptionCodec.server_token``). Browsers are allowed from the UI's origin only: another
+Origin is refused outright, not merely denied CORS, and so is a Host header that is not
+this server's own name (a DNS-rebinding page). In production put it behind your SSO and let
+the UI pass the user's access token.
 """
 
 from __future__ import annotations
@@ -26,7 +29,12 @@ MAX_BODY = 16 * 1024 * 1024
 
 
 def make_server(codec: PayloadCodec, host: str, port: int, *, ui_origin: str,
-                token: str | None) -> ThreadingHTTPServer:
+                token: str | None, hosts: set[str] | None = None) -> ThreadingHTTPServer:
+    """``hosts``: the Host headers accepted; by default the address it listens on, plus
+    localhost when that is a loopback address."""
+    allowed = hosts or {f"{host}:{port}", *([f"localhost:{port}", f"127.0.0.1:{port}"]
+                                             if host in ("127.0.0.1", "localhost") else [])}
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # no payloads in logs
             pass
@@ -56,18 +64,25 @@ def make_server(codec: PayloadCodec, host: str, port: int, *, ui_origin: str,
             self.end_headers()
 
         def do_POST(self) -> None:
-            if self.path not in ("/encode", "/decode"):
+            if self.headers.get("Host") not in allowed:
+                return self._reply(403, b'{"error": "unexpected Host"}')
+            origin = self.headers.get("Origin")
+            if origin is not None and origin != ui_origin:
+                return self._reply(403, b'{"error": "origin not allowed"}')
+            given, path = self.headers.get("Authorization", "").removeprefix("Bearer "), self.path
+            if path.startswith("/t/"):
+                given, _, rest = path.removeprefix("/t/").partition("/")
+                path = "/" + rest
+            if path not in ("/encode", "/decode"):
                 return self._reply(404, b'{"error": "use /encode or /decode"}')
-            if token is not None:
-                given = self.headers.get("Authorization", "")
-                if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                    return self._reply(401, b'{"error": "missing or wrong bearer token"}')
+            if token is not None and not hmac.compare_digest(given.encode(), token.encode()):
+                return self._reply(401, b'{"error": "missing or wrong token"}')
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 return self._reply(413, b'{"error": "body too large"}')
             try:
                 payloads = json_format.Parse(self.rfile.read(length), Payloads())
-                fn = codec.encode if self.path == "/encode" else codec.decode
+                fn = codec.encode if path == "/encode" else codec.decode
                 result = asyncio.run(fn(list(payloads.payloads)))
             except Exception as err:
                 msg = f'{{"error": "{type(err).__name__}"}}'.encode()
@@ -91,15 +106,18 @@ def main() -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081)
     p.add_argument("--ui-origin", default="http://localhost:8233")
-    p.add_argument("--token", help="require Authorization: Bearer TOKEN")
+    p.add_argument("--token", help="the token to require (default: derived from the key)")
+    p.add_argument("--public-host", action="append", default=[],
+                   help="a Host header to accept besides the listening address (repeatable)")
     args = p.parse_args()
     codec = load_settings().codec()
     if codec is None:
         print("codec server: no keys configured (OFFBOARDING_CODEC_KEY_FILE or "
               "OFFBOARDING_CODEC_KEYS)", file=sys.stderr)
         return 2
+    hosts = {f"{args.host}:{args.port}", *args.public_host} if args.public_host else None
     server = make_server(codec, args.host, args.port, ui_origin=args.ui_origin,
-                         token=args.token)
+                         token=args.token or codec.server_token(), hosts=hosts)
     print(f"codec server on http://{args.host}:{args.port} for {args.ui_origin}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -118,3 +118,31 @@ async def test_keys_rotate_by_adding_a_new_active_key() -> None:
         EncryptionCodec({"short": b"x" * 16}, "short")
     with pytest.raises(CodecKeyError, match="the active key 'k3' is not among the keys"):
         load_keys(None, json.dumps({"k1": base64.b64encode(k1).decode()}), "k3")
+
+
+def test_the_codec_server_make_run_starts_needs_its_token_and_checks_host_and_origin(
+    codec: EncryptionCodec,
+) -> None:
+    """Issue 10, row 16: without a token any local process decrypted whole histories, and
+    a page on any site could reach it through a rebound DNS name."""
+    token = codec.server_token()
+    assert len(token) >= 32 and token == codec.server_token(), "derived from the key file"
+    port = free_port()
+    server = make_server(codec, "127.0.0.1", port, ui_origin=UI, token=token)
+    serve_in_thread(server)
+    try:
+        body: dict[str, list[object]] = {"payloads": []}
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.post(f"{base}/decode", json=body).status_code == 401
+        assert httpx.post(f"{base}/t/{'0' * len(token)}/decode", json=body).status_code == 401
+        # The UI's codec endpoint setting carries the token in its path.
+        assert httpx.post(f"{base}/t/{token}/decode", json=body,
+                          headers={"Origin": UI}).status_code == 200
+        assert httpx.post(f"{base}/t/{token}/decode", json=body, headers={
+            "Host": "rebound.evil.example"}).status_code == 403
+        assert httpx.post(f"{base}/t/{token}/decode", json=body, headers={
+            "Origin": "http://evil.example"}).status_code == 403
+        assert httpx.post(f"http://localhost:{port}/decode", json=body, headers={
+            "Authorization": f"Bearer {token}"}).status_code == 200
+    finally:
+        server.shutdown()
