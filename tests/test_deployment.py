@@ -5,12 +5,12 @@ Temporal's environment configuration accept."""
 from __future__ import annotations
 
 import json
-import shutil
-import zipfile
 import os
 import re
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
