@@ -38,9 +38,10 @@ def locate(root: Path, client_id: str, rel: str) -> Path:
 
 
 def walk(base: Path) -> tuple[list[Path], list[Path]]:
-    """The regular files of a data set, and the entries skipped (links, devices, FIFOs)."""
+    """The regular files of a data set, and the entries skipped (links, devices, FIFOs:
+    opening a FIFO to read it would block the export)."""
     if not base.is_dir():
-        return [base], []
+        return ([base], []) if stat.S_ISREG(base.lstat().st_mode) else ([], [base])
     files: list[Path] = []
     skipped: list[Path] = []
     for folder, dirs, names in os.walk(base, followlinks=False):

@@ -82,7 +82,7 @@ class EncryptionCodec(PayloadCodec):
             try:
                 out.append(Payload.FromString(cipher.decrypt(p.data[:12], p.data[12:], None)))
             except (InvalidTag, DecodeError, ValueError):
-                raise CodecKeyError(f"payload marked as encrypted with key {key_id!r} does "
+                raise CodecKeyError(f"payload marked as encrypted with key {key_id[:40]!r} does "
                                     "not decrypt with it (corrupted or forged)") from None
         return out
 
@@ -107,6 +107,10 @@ class ForgivingCodec(PayloadCodec):
         return await self.inner.encode(payloads)
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        try:  # the usual case: one call for the whole list
+            return await self.inner.decode(payloads)
+        except Exception:  # find which payloads fail, and mark only those
+            pass
         out: list[Payload] = []
         for p in payloads:
             try:

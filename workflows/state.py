@@ -138,8 +138,10 @@ class OffboardingState:
             statements[-1] = statements[-1].superseded()
         statements.append(statement)
 
-    def decide(self, now: datetime, action: str, by: str, detail: str) -> None:
-        self.status.decisions.append(Decision(at=now, action=action, by=by, detail=detail))
+    def decide(self, now: datetime, action: str, by: str, detail: str,
+               proposed_by: str | None = None) -> None:
+        self.status.decisions.append(Decision(at=now, action=action, by=by, detail=detail,
+                                              proposed_by=proposed_by))
 
     def ignore(self, now: datetime, action: str, by: str | None, why: str) -> None:
         kept = self.status.ignored[-(MAX_IGNORED - 1):]
@@ -396,9 +398,7 @@ class OffboardingState:
         if proposed is not None:
             self.status.proposals.remove(proposed)
         detail = self._effect(name, msg, now)
-        self.status.decisions.append(Decision(
-            at=now, action=name, by=msg.by, detail=detail,
-            proposed_by=proposed.by if proposed else None))
+        self.decide(now, name, msg.by, detail, proposed.by if proposed else None)
         return detail
 
     def _effect(self, name: str, msg: Message, now: datetime) -> str:
