@@ -3,12 +3,8 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml ./
-COPY workflows ./workflows
-COPY activities ./activities
-COPY models ./models
-COPY devtools ./devtools
-COPY security ./security
-COPY worker.py starter.py settings.py connection.py telemetry.py ./
+COPY offboarding ./offboarding
+COPY worker.py starter.py ./
 RUN pip install --no-cache-dir . && useradd --create-home offboarding \
     && mkdir -p /data && chown offboarding /data
 USER offboarding

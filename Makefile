@@ -41,7 +41,7 @@ bench: venv
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 demo: venv
-	$(BIN)/python starter.py demo
+	$(BIN)/python -m devtools.demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

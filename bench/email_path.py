@@ -19,11 +19,11 @@ from pathlib import Path
 import aiosmtplib
 from temporalio.testing import ActivityEnvironment
 
-from activities.email import Mailer
 from devtools import mailcapture
 from devtools.procs import free_port
-from models.records import EmailRequest
-from settings import Settings
+from offboarding.activities.email import Mailer
+from offboarding.config import Settings
+from offboarding.models.records import EmailRequest
 
 CONTEXT = {"contact": {"name": "Priya Raman"}, "client_name": "Acme Analytics Ltd",
            "account_manager": "Dana Whitfield, Client Services"}

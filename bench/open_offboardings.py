@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.throughput import Stack, client_files, say
-from connection import connect
-from models.status import Timings
-from starter import Cli, register_search_attributes
+from offboarding.cli.main import Cli
+from offboarding.models.status import Timings
+from offboarding.temporal import connect, register_search_attributes
 
 
 def rss_mib(pid: int) -> float:

@@ -73,7 +73,7 @@ def summarise(raw: Path, root: Path, top: int = 25) -> str:
     if not total:
         return "no samples\n"
     ours = Counter({f: n for f, n in inclusive.items()
-                    if f.split(" (", 1)[1].startswith(("workflows/", "activities/", "models/"))})
+                    if f.split(" (", 1)[1].startswith("offboarding/")})
     out = [f"{total} samples.", "", "| own time | function |", "|---|---|"]
     out += [f"| {n / total:.1%} | `{f}` |" for f, n in own.most_common(top)]
     out += ["", "| including callees | our function |", "|---|---|"]

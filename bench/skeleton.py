@@ -18,7 +18,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.common import RawValue
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import search_attributes as sa
+    from offboarding.models import search_attributes as sa
 
 # Which wait each human update answers, as the real workflow publishes it.
 WAIT_FOR_UPDATE = {"meeting-held": "meeting", "approve-settlement": "settlement-approval",
@@ -106,7 +106,7 @@ def main() -> None:
 
     from temporalio.worker import Worker
 
-    from connection import connect
+    from offboarding.temporal import connect
 
     p = argparse.ArgumentParser()
     p.add_argument("--address", required=True)

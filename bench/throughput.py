@@ -26,16 +26,22 @@ from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from bench.profiling import Sampler, cpu_seconds
 from bench.skeleton import Shape, SkeletonOffboarding, shape_of
-from connection import connect
 from devtools import mailcapture, temporal_server
 from devtools.procs import free_port, start_logged, stop, wait_for_port
 from devtools.scim import ScimServer
-from models.client_file import ClientFile
-from models.loading import load_client_file
-from models.messages import ApproveSettlement, MeetingHeld, Message, RecordFeedback, VerifyData
-from models.status import Timings
-from starter import Cli, register_search_attributes
-from workflows import search_attributes as sa
+from offboarding.cli.main import Cli
+from offboarding.models import search_attributes as sa
+from offboarding.models.client_file import ClientFile
+from offboarding.models.loading import load_client_file
+from offboarding.models.messages import (
+    ApproveSettlement,
+    MeetingHeld,
+    Message,
+    RecordFeedback,
+    VerifyData,
+)
+from offboarding.models.status import Timings
+from offboarding.temporal import connect, register_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 STALL_SECONDS = 300  # with no completion for this long, the run is stuck: stop, say so

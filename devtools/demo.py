@@ -1,21 +1,26 @@
-"""``starter.py demo``: the example contract-end offboarding with days shortened to
-seconds, narrated step by step. Unless ``--manual``, the demo plays the humans too,
-printing each command it sends so you can send them yourself next time."""
+"""``make demo`` (``python -m devtools.demo``): the example contract-end offboarding with
+days shortened to seconds, narrated step by step. Unless ``--manual``, the demo plays the
+humans too, printing each command it sends so you can send them yourself next time."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import hashlib
 import shutil
+import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import httpx
 from rich.markup import escape
 
-from models.client_file import ClientFile
-from models.loading import load_client_file
-from models.messages import (
+from offboarding.cli.main import Cli, CliError, connect_for_cli
+from offboarding.config import Settings, load_settings
+from offboarding.models.client_file import ClientFile
+from offboarding.models.loading import load_client_file
+from offboarding.models.messages import (
     Adjustment,
     ApproveSettlement,
     DisputeSettlement,
@@ -24,11 +29,10 @@ from models.messages import (
     RecordFeedback,
     VerifyData,
 )
-from models.status import OffboardingStatus, Step, Timings
-from settings import Settings, load_settings
+from offboarding.models.status import OffboardingStatus, Step, Timings
 
 if TYPE_CHECKING:
-    from starter import Cli
+    from temporalio.client import Client
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -142,3 +146,27 @@ async def _play_humans(cli: Cli, st: OffboardingStatus, done: set[str]) -> None:
                       f"{escape(flags)}[/cyan]")
     ack = await cli.send(st.workflow_id, action, msg)
     cli.console.print(f"    accepted: {escape(ack.detail)}")
+
+
+async def demo_main(argv: list[str], client: Client | None = None,
+                    out: TextIO = sys.stdout) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo", description=__doc__)
+    parser.add_argument("--day-seconds", type=float, default=0.5,
+                        help="how long one contract day lasts in the demo (default 0.5 s)")
+    parser.add_argument("--manual", action="store_true",
+                        help="do not send the approvals yourself: wait for a person to")
+    parser.add_argument("--address", help="Temporal address; as for starter.py")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    try:
+        client = client or await connect_for_cli(args.address, settings)
+    except CliError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    cli = Cli(client, settings.task_queue, out, as_json=False)
+    cli.second_ops = settings.require_second_ops
+    return await run_demo(cli, args.day_seconds, manual=args.manual)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(demo_main(sys.argv[1:])))

@@ -25,14 +25,13 @@ import threading
 import time
 from pathlib import Path
 
-from connection import connect
 from devtools import mailcapture, temporal_server
 from devtools.procs import stop, wait_for_port
 from devtools.scim import ScimServer
-from models.loading import load_client_file
-from security.codec import load_keys, new_key_file
-from security.codec_server import make_server, serve_in_thread
-from starter import register_search_attributes
+from offboarding.models.loading import load_client_file
+from offboarding.security.codec import load_keys, new_key_file
+from offboarding.security.codec_server import make_server, serve_in_thread
+from offboarding.temporal import connect, register_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -148,7 +147,7 @@ def main() -> int:
                        the UI decodes via http://127.0.0.1:{codec_port} (token from the key)
 
   Next, in another terminal (the CLI reads the worker's settings from {data / 'offboarding.env'}):
-    .venv/bin/python starter.py demo                  # a whole offboarding in ~2 minutes
+    .venv/bin/python -m devtools.demo                # a whole offboarding in ~2 minutes
     .venv/bin/python starter.py start --client-file examples/contract-end.yaml
     .venv/bin/python starter.py list
 

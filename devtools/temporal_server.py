@@ -10,7 +10,7 @@ activity p99 from 4-7 s to under 0.2 s, and a third less server CPU per offboard
 
 from __future__ import annotations
 
-from workflows import search_attributes as sa
+from offboarding.models import search_attributes as sa
 
 DYNAMIC_CONFIG = {"system.enableActivityEagerExecution": "true"}
 

@@ -23,10 +23,10 @@ from devtools import mailcapture, temporal_server
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
 from devtools.scim import ScimServer
-from settings import ScimSystem, Settings
-from starter import register_search_attributes
+from offboarding.config import ScimSystem, Settings
+from offboarding.models import search_attributes as sa
+from offboarding.temporal import register_search_attributes
 from tests.helpers import CLIENT_DATA
-from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

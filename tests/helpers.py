@@ -16,13 +16,13 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.registry import build_activities
 from devtools.scim import ScimServer
-from models.client_file import ClientFile
-from models.loading import load_client_file
-from models.status import OffboardingStatus
-from settings import Settings
-from workflows.offboarding import ClientOffboarding
+from offboarding.activities.registry import build_activities
+from offboarding.config import Settings
+from offboarding.models.client_file import ClientFile
+from offboarding.models.loading import load_client_file
+from offboarding.models.status import OffboardingStatus
+from offboarding.workflows.offboarding import ClientOffboarding
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CLIENT_DATA = Path(tempfile.mkdtemp(prefix="offboarding-client-data-"))

@@ -7,8 +7,8 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.email import Mailer
-    from models.records import EmailReceipt, EmailRequest
+    from offboarding.activities.email import Mailer
+    from offboarding.models.records import EmailReceipt, EmailRequest
 
 
 @workflow.defn

@@ -12,18 +12,18 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.access import AccessRevoker
-from activities.archive import Archiver
-from activities.blocking import in_thread
-from activities.email import Mailer, sent_messages
 from devtools import mailcapture
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
 from devtools.scim import ScimServer
-from models.records import EmailRequest, RevokeRequest
-from settings import Settings
+from offboarding.activities.access import AccessRevoker
+from offboarding.activities.archive import Archiver
+from offboarding.activities.blocking import in_thread
+from offboarding.activities.email import Mailer, sent_messages
+from offboarding.config import Settings
+from offboarding.models.records import EmailRequest, RevokeRequest
+from offboarding.workflows.state import OffboardingState
 from tests.helpers import client_file
-from workflows.state import OffboardingState
 
 CONTEXT = {"contact": {"name": "<script>alert(1)</script> & Co"}, "client_name": "Initech",
            "account_manager": "Client Services"}

@@ -16,10 +16,11 @@ import pytest
 import yaml
 from temporalio.testing import WorkflowEnvironment
 
+from devtools.demo import demo_main
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from settings import Settings
-from starter import run_cli
+from offboarding.cli.main import run_cli
+from offboarding.config import Settings
 from tests.conftest import ROOT
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
 
@@ -132,7 +133,9 @@ async def test_watch_follows_an_offboarding_until_it_ends(
 async def test_the_demo_completes_a_whole_offboarding(
     dev_env: WorkflowEnvironment, worker: None, mail: MailCapture, settings: Settings,
 ) -> None:
-    code, out = await cli(dev_env, "demo", "--day-seconds", "0.05")
+    out_io = io.StringIO()
+    code = await demo_main(["--day-seconds", "0.05"], client=dev_env.client, out=out_io)
+    out = out_io.getvalue()
     assert code == 0, out
     assert "> python starter.py dispute-settlement" in out
     assert "> python starter.py approve-settlement" in out

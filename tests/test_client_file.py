@@ -12,8 +12,8 @@ import pytest
 import yaml
 from temporalio.testing import WorkflowEnvironment
 
-from models.loading import InputError, load_client_file
-from starter import run_cli
+from offboarding.cli.main import run_cli
+from offboarding.models.loading import InputError, load_client_file
 from tests.conftest import EXAMPLES
 
 

@@ -21,15 +21,21 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from connection import connect
 from devtools import mailcapture, temporal_server
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, start_logged, stop, wait_for_port
 from devtools.scim import ScimServer
-from models.messages import Cancel, CompleteTask, MeetingHeld, RecordFeedback, VerifyData
-from models.status import OffboardingResult, Timings
-from settings import Settings
-from starter import Cli, register_search_attributes
+from offboarding.cli.main import Cli
+from offboarding.config import Settings
+from offboarding.models.messages import (
+    Cancel,
+    CompleteTask,
+    MeetingHeld,
+    RecordFeedback,
+    VerifyData,
+)
+from offboarding.models.status import OffboardingResult, Timings
+from offboarding.temporal import connect, register_search_attributes
 from tests.faults import FaultProxy
 from tests.helpers import (
     client_file,

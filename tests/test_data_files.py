@@ -17,9 +17,9 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.data_transfer import DataTransfer
-from models.records import ExportRequest, PurgeRequest
-from settings import Settings
+from offboarding.activities.data_transfer import DataTransfer
+from offboarding.config import Settings
+from offboarding.models.records import ExportRequest, PurgeRequest
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from devtools import temporal_server
-from settings import Settings
+from offboarding.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPORAL_ENV = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE",
@@ -141,12 +141,20 @@ def test_the_package_builds_from_what_the_image_copies_and_starts(tmp_path: Path
                     "--no-deps", str(wheel)], check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    for module in ("worker", "starter"):
-        started = subprocess.run([str(python), "-m", module, "--help"], cwd=elsewhere,
+    with zipfile.ZipFile(wheel) as zf:
+        tops = {n.split("/")[0] for n in zf.namelist() if ".dist-info" not in n}
+    assert tops == {"offboarding"}, f"the wheel installs more than one package: {tops}"
+    for command in ("offboarding", "offboarding-worker"):
+        started = subprocess.run([str(fresh / "bin" / command), "--help"], cwd=elsewhere,
                                  capture_output=True, text=True, timeout=60,
                                  env={"PATH": os.environ["PATH"]})
         assert started.returncode == 0, started.stderr[-2000:]
         assert "usage:" in started.stdout
-        where = subprocess.run([str(python), "-c", f"import {module}; print({module}.__file__)"],
-                               cwd=elsewhere, capture_output=True, text=True).stdout
-        assert where.startswith(str(fresh)), f"{module} was imported from {where}"
+    where = subprocess.run([str(python), "-c", "import offboarding; print(offboarding.__file__)"],
+                           cwd=elsewhere, capture_output=True, text=True).stdout
+    assert where.startswith(str(fresh)), f"offboarding was imported from {where}"
+    templates = subprocess.run(
+        [str(python), "-c", "from importlib.resources import files; print(sorted(p.name for p in "
+         "files('offboarding.activities.templates').iterdir()))"],
+        cwd=elsewhere, capture_output=True, text=True).stdout
+    assert "farewell.txt" in templates, templates

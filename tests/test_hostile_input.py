@@ -20,12 +20,13 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from connection import connect
 from devtools.mailcapture import MailCapture
 from devtools.procs import start_logged, stop
 from devtools.scim import ScimServer
-from models.loading import load_client_file
-from models.messages import (
+from offboarding.cli.main import Cli
+from offboarding.config import Settings
+from offboarding.models.loading import load_client_file
+from offboarding.models.messages import (
     Adjustment,
     ApproveSettlement,
     Cancel,
@@ -33,14 +34,13 @@ from models.messages import (
     RetryStep,
     VerifyData,
 )
-from models.status import OffboardingResult, OffboardingStatus, Timings
-from security.codec import ForgivingCodec, data_converter, load_keys, new_key_file
-from settings import Settings
-from starter import Cli
+from offboarding.models.status import OffboardingResult, OffboardingStatus, Timings
+from offboarding.security.codec import ForgivingCodec, data_converter, load_keys, new_key_file
+from offboarding.temporal import connect
+from offboarding.workflows.offboarding import ClientOffboarding
 from tests.conftest import ROOT
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for, worker_env
 from tests.test_data_files import undeletable
-from workflows.offboarding import ClientOffboarding
 
 FAST = Timings(day_length=timedelta(seconds=0.2), settlement_reminder_days=1000,
                settlement_escalation_days=1000, data_reminder_days=1000,

@@ -14,8 +14,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from models.client_file import ClientFile
-from models.messages import (
+from offboarding.cli.main import Cli
+from offboarding.config import Settings
+from offboarding.models.client_file import ClientFile
+from offboarding.models.messages import (
     ApproveSettlement,
     Cancel,
     FixContact,
@@ -23,8 +25,6 @@ from models.messages import (
     SkipStep,
     VerifyData,
 )
-from settings import Settings
-from starter import Cli
 from tests.faults import FaultProxy
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for
 

@@ -14,7 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from workflows.offboarding import ClientOffboarding
+from offboarding.workflows.offboarding import ClientOffboarding
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

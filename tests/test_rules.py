@@ -8,13 +8,18 @@ from decimal import Decimal
 
 import pytest
 
-from activities.archive import Archiver
-from models.client_file import ClientFile
-from models.messages import Adjustment, DisputeSettlement, FixContact, SkipStep
-from models.settlement import compute_statement
-from settings import Settings
+from offboarding.activities.archive import Archiver
+from offboarding.config import Settings
+from offboarding.models.client_file import ClientFile
+from offboarding.models.messages import Adjustment, DisputeSettlement, FixContact, SkipStep
+from offboarding.models.settlement import compute_statement
+from offboarding.workflows.state import (
+    MAX_IGNORED,
+    MAX_STATEMENT_VERSIONS,
+    OffboardingState,
+    Rejected,
+)
 from tests.helpers import client_file
-from workflows.state import MAX_IGNORED, MAX_STATEMENT_VERSIONS, OffboardingState, Rejected
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 

@@ -22,8 +22,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from models.client_file import ClientFile
-from models.messages import (
+from offboarding.cli.main import Cli, CliError
+from offboarding.config import Settings
+from offboarding.models.client_file import ClientFile
+from offboarding.models.messages import (
     Adjustment,
     ApproveSettlement,
     Cancel,
@@ -37,9 +39,7 @@ from models.messages import (
     TerminateEarly,
     VerifyData,
 )
-from models.status import OffboardingResult, OffboardingStatus, Timings
-from settings import Settings
-from starter import Cli, CliError
+from offboarding.models.status import OffboardingResult, OffboardingStatus, Timings
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -14,15 +14,15 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
-from connection import connect
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
 from devtools.scim import ScimServer
-from models.messages import ApproveSettlement, Cancel, SkipStep
-from security.codec import CodecKeyError, EncryptionCodec, load_keys, new_key_file
-from security.codec_server import make_server, serve_in_thread
-from settings import Settings
-from starter import Cli
+from offboarding.cli.main import Cli
+from offboarding.config import Settings
+from offboarding.models.messages import ApproveSettlement, Cancel, SkipStep
+from offboarding.security.codec import CodecKeyError, EncryptionCodec, load_keys, new_key_file
+from offboarding.security.codec_server import make_server, serve_in_thread
+from offboarding.temporal import connect
 from tests.conftest import SCIM_TOKEN
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
 

@@ -18,15 +18,15 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.email import Mailer
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, start_logged, wait_for_port
 from devtools.scim import ScimServer
-from models.messages import ApproveSettlement, Cancel, VerifyData
-from models.records import EmailRequest
-from models.status import OffboardingResult
-from settings import Settings
-from starter import Cli
+from offboarding.activities.email import Mailer
+from offboarding.cli.main import Cli
+from offboarding.config import Settings
+from offboarding.models.messages import ApproveSettlement, Cancel, VerifyData
+from offboarding.models.records import EmailRequest
+from offboarding.models.status import OffboardingResult
 from tests.conftest import ROOT, SCIM_TOKEN
 from tests.helpers import client_file, wait_until, waiting_for, worker_env
 from tests.infra_workflows import SendOneEmail, SleepForDays

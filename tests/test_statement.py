@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from activities.archive import Archiver
-from activities.email import Mailer
-from models.client_file import Account
-from models.messages import Adjustment
-from models.records import EmailRequest
-from models.settlement import Statement, compute_statement
-from settings import Settings
+from offboarding.activities.archive import Archiver
+from offboarding.activities.email import Mailer
+from offboarding.config import Settings
+from offboarding.models.client_file import Account
+from offboarding.models.messages import Adjustment
+from offboarding.models.records import EmailRequest
+from offboarding.models.settlement import Statement, compute_statement
+from offboarding.workflows.state import OffboardingState
 from tests.helpers import client_file
-from workflows.state import OffboardingState
 
 INV = {"issued": "2026-01-01", "due": "2026-02-01"}
 ACCOUNTS: dict[str, tuple[dict[str, Any], list[Adjustment], str, str]] = {

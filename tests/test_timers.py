@@ -13,10 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from models.status import OffboardingInput, OffboardingResult
-from settings import Settings
+from offboarding.config import Settings
+from offboarding.models.status import OffboardingInput, OffboardingResult
+from offboarding.workflows.offboarding import ClientOffboarding, workflow_id_for
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for
-from workflows.offboarding import ClientOffboarding, workflow_id_for
 
 
 async def test_contract_end_runs_on_real_calendar_days(

@@ -15,10 +15,10 @@ from playwright.async_api import async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
 
 from devtools.scim import ScimServer
-from settings import Settings
-from starter import Cli
+from offboarding.cli.main import Cli
+from offboarding.config import Settings
+from offboarding.models import search_attributes as sa
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
-from workflows import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from models.money import CURRENCIES, Money
-from models.text import printable_line, printable_text
+from offboarding.models.money import CURRENCIES, Money
+from offboarding.models.text import printable_line, printable_text
 
 
 def _relative_path(value: str) -> str:

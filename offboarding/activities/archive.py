@@ -10,12 +10,12 @@ import jinja2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.blocking import in_thread
-from activities.email import TEMPLATES, sent_messages
-from activities.stores import BundleExists, FileSystemStore, safe_key, sha256
-from models.records import ArchiveReceipt
-from models.status import OffboardingStatus
-from settings import Settings
+from offboarding.activities.blocking import in_thread
+from offboarding.activities.email import TEMPLATES, sent_messages
+from offboarding.activities.stores import BundleExists, FileSystemStore, safe_key, sha256
+from offboarding.config import Settings
+from offboarding.models.records import ArchiveReceipt
+from offboarding.models.status import OffboardingStatus
 
 REPORT = "closure-report.html"
 

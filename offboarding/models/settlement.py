@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from models.client_file import Account
-from models.messages import Adjustment
-from models.money import Money
+from offboarding.models.client_file import Account
+from offboarding.models.messages import Adjustment
+from offboarding.models.money import Money
 
 
 class StatementLine(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import PurePosixPath
 
-from models.client_file import ClientFile
+from offboarding.models.client_file import ClientFile
 
 HORIZON_YEARS = 10
 """How far ahead an offboarding may plan: its end date and a termination's effective date.

@@ -29,11 +29,11 @@ import jinja2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.smtp_pool import SmtpPool
-from activities.stores import safe_key
-from models.records import Attachment, EmailReceipt, EmailRequest
-from models.text import unprintable
-from settings import Settings
+from offboarding.activities.smtp_pool import SmtpPool
+from offboarding.activities.stores import safe_key
+from offboarding.config import Settings
+from offboarding.models.records import Attachment, EmailReceipt, EmailRequest
+from offboarding.models.text import unprintable
 
 TEMPLATES = Path(__file__).parent / "templates"
 SENT = ".sent"  # an outbox entry: the receipt's JSON line, then the message as sent

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from models.admission import admission_problems
-from models.client_file import ClientFile
+from offboarding.models.admission import admission_problems
+from offboarding.models.client_file import ClientFile
 
 MAX_BYTES = 500_000
 """A client file travels whole as the workflow input: half a megabyte keeps it, and what

@@ -2,7 +2,7 @@
 
 Temporal connection settings are *not* here: they follow Temporal's own environment
 configuration (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, TLS, API key, profiles),
-see ``connection.py``. Everything here is ours, prefixed ``OFFBOARDING_``, and validated
+see ``temporal.py``. Everything here is ours, prefixed ``OFFBOARDING_``, and validated
 once at start so a bad value is reported by name before any work is taken.
 """
 
@@ -15,9 +15,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.status import Timings
-from security.codec import EncryptionCodec, load_keys
-from workflows import TASK_QUEUE
+from offboarding.models.status import Timings
+from offboarding.security.codec import EncryptionCodec, load_keys
+
+TASK_QUEUE = "client-offboarding"
+"""The one task queue: the worker polls it, the CLI starts offboardings on it."""
 
 
 class ScimSystem(BaseModel):

@@ -100,7 +100,7 @@ def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
 
 
 def main() -> int:
-    from settings import load_settings
+    from offboarding.config import load_settings
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--host", default="127.0.0.1")

@@ -24,12 +24,13 @@ with workflow.unsafe.imports_passed_through():
     import email_validator  # noqa: F401
     import idna  # noqa: F401
 
-    from activities.access import AccessRevoker
-    from activities.archive import Archiver
-    from activities.data_transfer import DataTransfer
-    from activities.email import Mailer
-    from models.client_file import SystemAccess
-    from models.messages import (
+    from offboarding.activities.access import AccessRevoker
+    from offboarding.activities.archive import Archiver
+    from offboarding.activities.data_transfer import DataTransfer
+    from offboarding.activities.email import Mailer
+    from offboarding.models import search_attributes as sa
+    from offboarding.models.client_file import SystemAccess
+    from offboarding.models.messages import (
         MESSAGE_TYPES,
         Ack,
         Adjustment,
@@ -49,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
         TerminateEarly,
         VerifyData,
     )
-    from models.records import (
+    from offboarding.models.records import (
         Attachment,
         EmailReceipt,
         EmailRequest,
@@ -58,17 +59,16 @@ with workflow.unsafe.imports_passed_through():
         RevokeRequest,
         SystemRevocation,
     )
-    from models.settlement import compute_statement
-    from models.status import (
+    from offboarding.models.settlement import compute_statement
+    from offboarding.models.status import (
         OffboardingInput,
         OffboardingResult,
         OffboardingStatus,
         Outcome,
         Problem,
     )
-    from security.codec import UNDECODABLE, UNDECODABLE_REASON
-    from workflows import search_attributes as sa
-    from workflows.state import TERMINATION_SKIPS, OffboardingState, Rejected
+    from offboarding.security.codec import UNDECODABLE, UNDECODABLE_REASON
+    from offboarding.workflows.state import TERMINATION_SKIPS, OffboardingState, Rejected
 
 # Workflow changes made behind workflow.patched(), oldest first. Remove a patch (keeping
 # its new path) only once no offboarding that started before it is still running.

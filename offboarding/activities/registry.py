@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from activities.access import AccessRevoker
-from activities.archive import Archiver
-from activities.data_transfer import DataTransfer
-from activities.email import Mailer
-from settings import Settings
+from offboarding.activities.access import AccessRevoker
+from offboarding.activities.archive import Archiver
+from offboarding.activities.data_transfer import DataTransfer
+from offboarding.activities.email import Mailer
+from offboarding.config import Settings
 
 
 def build_activities(settings: Settings) -> Sequence[Callable[..., Any]]:

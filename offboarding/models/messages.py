@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from models.client_file import Line, Text
-from models.money import Money
+from offboarding.models.client_file import Line, Text
+from offboarding.models.money import Money
 
 MAX_ADJUSTMENTS = 50
 """Per dispute; with at most MAX_STATEMENT_VERSIONS versions a statement stays small."""

@@ -15,7 +15,7 @@ import time
 
 import aiosmtplib
 
-from settings import Settings
+from offboarding.config import Settings
 
 
 class SmtpPool:

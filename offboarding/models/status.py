@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from models.client_file import ClientFile
-from models.records import ArchiveReceipt, DataPackage, EmailReceipt, SystemRevocation
-from models.settlement import Statement
+from offboarding.models.client_file import ClientFile
+from offboarding.models.records import ArchiveReceipt, DataPackage, EmailReceipt, SystemRevocation
+from offboarding.models.settlement import Statement
 
 StepState = Literal["pending", "active", "waiting", "done", "skipped", "cancelled"]
 Outcome = Literal["completed", "renewed", "cancelled"]

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from models.client_file import ClientFile
-from models.messages import (
+from offboarding.models.client_file import ClientFile
+from offboarding.models.messages import (
     ApproveSettlement,
     Cancel,
     CompleteTask,
@@ -27,8 +27,8 @@ from models.messages import (
     TerminateEarly,
     VerifyData,
 )
-from models.settlement import Statement
-from models.status import (
+from offboarding.models.settlement import Statement
+from offboarding.models.status import (
     Decision,
     Feedback,
     Ignored,

@@ -15,11 +15,11 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import data_sets
-from activities.blocking import in_thread
-from activities.stores import BundleExists, FileSystemStore, safe_key, sha256
-from models.records import DataPackage, ExportRequest, PurgeRequest, PurgeResult
-from settings import Settings
+from offboarding.activities import data_sets
+from offboarding.activities.blocking import in_thread
+from offboarding.activities.stores import BundleExists, FileSystemStore, safe_key, sha256
+from offboarding.config import Settings
+from offboarding.models.records import DataPackage, ExportRequest, PurgeRequest, PurgeResult
 
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

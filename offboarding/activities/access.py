@@ -12,8 +12,8 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.records import AccountResult, RevokeRequest, SystemRevocation
-from settings import ScimSystem, Settings
+from offboarding.config import ScimSystem, Settings
+from offboarding.models.records import AccountResult, RevokeRequest, SystemRevocation
 
 SCIM_JSON = "application/scim+json"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

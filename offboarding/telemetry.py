@@ -22,7 +22,7 @@ from temporalio.client import Client
 from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from workflows import search_attributes as sa
+from offboarding.models import search_attributes as sa
 
 APPROVAL_KINDS = ("settlement-approval", "data-verification")
 

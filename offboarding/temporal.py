@@ -1,0 +1,64 @@
+"""One way to reach Temporal, shared by the worker, the CLI and the dev tools, and the
+namespace setup they all rely on (the search attributes).
+
+Connection details come from Temporal's standard environment configuration
+(``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_TLS_*``, ``TEMPORAL_API_KEY``,
+``TEMPORAL_PROFILE`` and the TOML config file), so the same code runs against the local
+dev server, a self-hosted cluster or Temporal Cloud without change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.converter import PayloadCodec
+from temporalio.envconfig import ClientConfig
+from temporalio.service import RPCError, RPCStatusCode
+
+from offboarding.models import search_attributes as sa
+from offboarding.security.codec import data_converter
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+async def connect(address: str | None = None, codec: PayloadCodec | None = None,
+                  **overrides: Any) -> Client:
+    """Connect with the pydantic data converter (the contract's wire format), encrypting
+    payloads with ``codec`` when there is one.
+
+    ``address`` wins over the environment; tests use it to reach their own servers.
+    """
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    if address:
+        config["target_host"] = address
+    config.update(overrides)
+    config["data_converter"] = data_converter(codec)
+    return await Client.connect(**config)
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Idempotent: adds only the attributes the namespace does not have yet.
+
+    The Java time-skipping test server cannot list them; there, all are added.
+    """
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace))
+        existing = set(listed.custom_attributes)
+    except RPCError as err:
+        if err.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        existing = set()
+    missing = {k.name: IndexedValueType.ValueType(k.indexed_value_type.value)
+               for k in sa.ALL if k.name not in existing}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
+    return sorted(missing)

@@ -1,0 +1,93 @@
+"""The offboarding worker: runs the workflow and its activities on one task queue.
+
+Connection: Temporal's standard environment configuration (see ``temporal.py``).
+Application settings: ``OFFBOARDING_*`` variables (see ``config.py``).
+SIGINT or SIGTERM stops it gracefully: no new work is taken, running activities get
+``--graceful-seconds`` to finish, and whatever does not finish is retried elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from offboarding.activities.registry import build_activities
+from offboarding.config import Settings, SettingsError, load_settings
+from offboarding.security.codec import CodecKeyError, ForgivingCodec
+from offboarding.telemetry import ApprovalGauges, configure_logging, prometheus_runtime
+from offboarding.temporal import connect
+from offboarding.workflows.offboarding import ClientOffboarding
+
+log = logging.getLogger("offboarding.worker")
+
+
+def build_worker(client: Client, settings: Settings, *, graceful_seconds: float = 30) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[ClientOffboarding],
+        activities=build_activities(settings),
+        graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
+    )
+
+
+async def run(settings: Settings, address: str | None, graceful_seconds: float) -> None:
+    runtime = prometheus_runtime(settings.metrics_address) if settings.metrics_address else None
+    codec = settings.codec()
+    forgiving = ForgivingCodec(codec) if codec else None
+    client = await (connect(address, forgiving, runtime=runtime) if runtime
+                    else connect(address, forgiving))
+    if codec is None:
+        log.warning("payload encryption is off: set OFFBOARDING_CODEC_KEY_FILE or "
+                    "OFFBOARDING_CODEC_KEYS to keep client data out of Temporal's storage")
+    worker = build_worker(client, settings, graceful_seconds=graceful_seconds)
+    gauges = None
+    if runtime is not None:
+        gauges = asyncio.create_task(ApprovalGauges(client, runtime.metric_meter).run())
+        log.info("metrics on http://%s/metrics", settings.metrics_address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %r on %s (namespace %s)", settings.task_queue,
+             client.service_client.config.target_host, client.namespace)
+    async with worker:
+        await stop.wait()
+        log.info("stopping: letting running activities finish (up to %ss)", graceful_seconds)
+        if gauges is not None:
+            gauges.cancel()
+    log.info("worker stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--address", help="Temporal address; overrides TEMPORAL_ADDRESS")
+    parser.add_argument("--graceful-seconds", type=float, default=30)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        settings.codec()  # a bad key stops the worker here, not on its first payload
+    except (SettingsError, CodecKeyError) as err:
+        print(f"worker: {err}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format)
+    asyncio.run(run(settings, args.address, args.graceful_seconds))
+    return 0
+
+
+
+def cli_main() -> None:
+    """The ``offboarding-worker`` command."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli_main()

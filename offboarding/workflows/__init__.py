@@ -1,0 +1,1 @@
+"""The ClientOffboarding workflow and the deterministic code it runs."""
