@@ -7,6 +7,7 @@ Record them again (only when a change is meant to be incompatible, and then behi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,36 @@ def test_histories_cover_every_scenario() -> None:
             "data-rejection", "cancel"} <= names
     # Both sides of each workflow.patched change: before it, and after it.
     assert {"contract-end", "contract-end-handover-invite"} <= names
+    assert {"contract-end-handover-invite", "contract-end-publish-on-change"} <= names
+
+
+def _upserts(name: str) -> list[dict[str, str]]:
+    """The workflow's upserts, each as attribute -> encoded value (the SDK's own upsert of
+    TemporalChangeVersion, made by workflow.patched, left out)."""
+    events = json.loads((Path(__file__).parent / "histories" / f"{name}.json").read_text())
+    upserts = [{k: v.get("data", "") for k, v in e["upsertWorkflowSearchAttributesEventAttributes"]
+                ["searchAttributes"]["indexedFields"].items() if k != "TemporalChangeVersion"}
+               for e in events["events"]
+               if e["eventType"] == "EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES"]
+    return [u for u in upserts if u]
+
+
+def test_search_attributes_are_upserted_only_when_they_change() -> None:
+    """Issue 11: before publish-on-change, a contract end upserted every attribute 21
+    times, 8 of them changing nothing. Now each upsert carries only what changed."""
+    before, after = _upserts("contract-end-handover-invite"), _upserts(
+        "contract-end-publish-on-change")
+    published: dict[str, str] = {}
+    no_ops = 0
+    for values in before:
+        no_ops += values.items() <= published.items()
+        published.update(values)
+    assert (len(before), no_ops) == (21, 8)
+    published = {}
+    for values in after:
+        assert all(published.get(k) != v for k, v in values.items()), values
+        published.update(values)
+    assert len(after) < len(before)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -13,12 +13,9 @@ from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import Adjustment, DisputeSettlement, FixContact, SkipStep
 from offboarding.models.settlement import compute_statement
-from offboarding.workflows.state import (
-    MAX_IGNORED,
-    MAX_STATEMENT_VERSIONS,
-    OffboardingState,
-    Rejected,
-)
+from offboarding.models.stages import Wait
+from offboarding.workflows.rules import Rejected, apply, validate
+from offboarding.workflows.state import MAX_IGNORED, MAX_STATEMENT_VERSIONS, OffboardingState
 from tests.helpers import client_file
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -34,15 +31,15 @@ def test_one_person_cannot_redirect_a_contact_alone() -> None:
     attacker's address."""
     s, cf = _state()
     attacker = FixContact(by="anyone", role="billing", email="attacker@evil.example")
-    s.validate("fix-contact", attacker)
-    detail = s.apply("fix-contact", attacker, NOW)
+    validate(s, "fix-contact", attacker)
+    detail = apply(s, "fix-contact", attacker, NOW)
     assert "proposed by anyone; a second ops person must confirm it" in detail
     assert s.address(cf.contacts.billing.email) == cf.contacts.billing.email, "not applied"
     with pytest.raises(Rejected, match="anyone proposed this already; a second ops person"):
-        s.validate("fix-contact", attacker.model_copy(update={"by": "ANYONE"}))
+        validate(s, "fix-contact", attacker.model_copy(update={"by": "ANYONE"}))
     confirm = attacker.model_copy(update={"by": "ops-lead"})
-    s.validate("fix-contact", confirm)
-    s.apply("fix-contact", confirm, NOW)
+    validate(s, "fix-contact", confirm)
+    apply(s, "fix-contact", confirm, NOW)
     assert s.address(cf.contacts.billing.email) == "attacker@evil.example"
     assert s.status.proposals == []
     [proposed, applied] = s.status.decisions
@@ -57,26 +54,26 @@ def test_skipping_access_revocation_needs_a_second_person_other_skips_do_not() -
     s, _ = _state()
     access = s.raise_problem("access-crm", "access-revocation", "401", NOW)
     mail = s.raise_problem("mail-farewell", "farewell", "refused", NOW)
-    s.apply("skip-step", SkipStep(by="al", problem="mail-farewell", reason="gone"), NOW)
+    apply(s, "skip-step", SkipStep(by="al", problem="mail-farewell", reason="gone"), NOW)
     assert mail.resolution == "skip", "an ordinary skip needs one person"
-    s.apply("skip-step", SkipStep(by="al", problem="access-crm", reason="later"), NOW)
+    apply(s, "skip-step", SkipStep(by="al", problem="access-crm", reason="later"), NOW)
     assert access.resolution is None
     with pytest.raises(Rejected, match="a second ops person"):
-        s.validate("skip-step", SkipStep(by="al", problem="access-crm", reason="later"))
-    s.apply("skip-step", SkipStep(by="bo", problem="access-crm", reason="later"), NOW)
+        validate(s, "skip-step", SkipStep(by="al", problem="access-crm", reason="later"))
+    apply(s, "skip-step", SkipStep(by="bo", problem="access-crm", reason="later"), NOW)
     assert access.resolution == "skip" and access.resolved_by == "bo"
 
 
 def test_the_second_person_rule_can_be_turned_off() -> None:
     s, cf = _state(second_ops=False)
-    s.apply("fix-contact", FixContact(by="al", role="billing", email="ap@new.example"), NOW)
+    apply(s, "fix-contact", FixContact(by="al", role="billing", email="ap@new.example"), NOW)
     assert s.address(cf.contacts.billing.email) == "ap@new.example"
 
 
 def test_disputes_end_at_the_last_statement_version() -> None:
     """Issue 10, row 6: each version is kept (and emailed); their number is bounded."""
     s, cf = _state()
-    s.start_wait("settlement-approval", NOW, None)
+    s.start_wait(Wait.SETTLEMENT_APPROVAL, NOW, None)
     for version in range(1, MAX_STATEMENT_VERSIONS + 1):
         s.add_statement(compute_statement(cf.account, version=version, issued=date(2026, 11, 1),
                                           adjustments=[]))
@@ -84,7 +81,7 @@ def test_disputes_end_at_the_last_statement_version() -> None:
                                 statement_hash=s.status.statements[-1].hash,
                                 adjustments=[Adjustment(description="x", amount=Decimal(1))])
     with pytest.raises(Rejected, match=f"statement v{MAX_STATEMENT_VERSIONS} is the last"):
-        s.validate("dispute-settlement", dispute)
+        validate(s, "dispute-settlement", dispute)
     assert [st.lines_omitted > 0 for st in s.status.statements] == \
         [True] * (MAX_STATEMENT_VERSIONS - 1) + [False]
     assert s.status.statements[-1].lines, "the current statement stays whole"

@@ -65,12 +65,14 @@ class Run:
 
     async def result(self, handle: WorkflowHandle[Any, Any],
                      record_as: str | None = None) -> OffboardingResult:
-        """The run's result; with RECORD_HISTORIES=1, its history is saved for replay tests."""
+        """The run's result; with RECORD_HISTORIES=1, its history is saved for replay tests
+        under a name not taken yet (a committed history is never recorded again)."""
         typed = self.env.client.get_workflow_handle(handle.id, result_type=OffboardingResult)
         result: OffboardingResult = await typed.result()
-        if record_as and os.environ.get("RECORD_HISTORIES") == "1":
+        path = HISTORIES / f"{record_as}.json"
+        if record_as and os.environ.get("RECORD_HISTORIES") == "1" and not path.exists():
             history = await handle.fetch_history()
-            (HISTORIES / f"{record_as}.json").write_text(history.to_json())
+            path.write_text(history.to_json())
         return result
 
     def subjects(self, to: str) -> list[str]:
@@ -113,8 +115,9 @@ async def test_contract_end_from_notice_to_check_in(run: Run) -> None:
     st = await wait_until(handle, waiting_for("feedback"))
     await run.cli.send(handle.id, "record-feedback", RecordFeedback(
         by="ops", nps=9, csat=4, comment="Smooth handover", internal_note="Renewal likely"))
-    # Recorded after the handover-invite change; contract-end.json is from before it.
-    result = await run.result(handle, record_as="contract-end-handover-invite")
+    # Recorded after the publish-on-change change; contract-end.json is from before the
+    # handover invite, contract-end-handover-invite.json from before publishing on change.
+    result = await run.result(handle, record_as="contract-end-publish-on-change")
 
     assert result.outcome == "completed"
     st = result.status

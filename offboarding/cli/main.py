@@ -42,6 +42,7 @@ from offboarding.models import search_attributes as sa
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError, load_client_file, load_model
 from offboarding.models.messages import MESSAGE_TYPES, Ack, Adjustment, Message
+from offboarding.models.stages import Stage, Wait
 from offboarding.models.status import (
     OffboardingInput,
     OffboardingResult,
@@ -52,7 +53,6 @@ from offboarding.models.status import (
 from offboarding.security.codec import CodecKeyError
 from offboarding.temporal import DEFAULT_ADDRESS, connect, register_search_attributes
 from offboarding.workflows.offboarding import ClientOffboarding, workflow_id_for
-from offboarding.workflows.state import STAGES, WAITS
 
 
 class CliError(Exception):
@@ -228,8 +228,8 @@ class Cli:
 
     async def list(self, stage: str | None, waiting_for: str | None, overdue: bool,
                    include_closed: bool) -> list[dict[str, Any]]:
-        for value, known, flag in ((stage, STAGES, "--stage"),
-                                   (waiting_for, WAITS, "--waiting-for")):
+        for value, known, flag in ((stage, [str(s) for s in Stage], "--stage"),
+                                   (waiting_for, [str(w) for w in Wait], "--waiting-for")):
             if value is not None and value not in known:  # it goes into a query: exact only
                 raise CliError(f"{flag} {value!r} is not one of: {', '.join(known)}")
         query = 'WorkflowType = "ClientOffboarding"'
@@ -368,10 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = verb("status", help="the checklist of one offboarding")
     st.add_argument("workflow_id")
     ls = verb("list", help="offboardings with their stage")
-    ls.add_argument("--stage", choices=STAGES, metavar="STAGE",
-                    help="one of: " + ", ".join(STAGES))
-    ls.add_argument("--waiting-for", choices=WAITS, metavar="WAIT",
-                    help="one of: " + ", ".join(WAITS))
+    stages, waits = [str(s) for s in Stage], [str(w) for w in Wait]
+    ls.add_argument("--stage", choices=stages, metavar="STAGE", help="one of: " + ", ".join(stages))
+    ls.add_argument("--waiting-for", choices=waits, metavar="WAIT",
+                    help="one of: " + ", ".join(waits))
     ls.add_argument("--overdue", action="store_true")
     ls.add_argument("--all", action="store_true", help="include closed ones")
     verb("setup", help="register the search attributes on the namespace")

@@ -7,6 +7,8 @@ whether it was accepted). The message name is the same for both, e.g. ``approve-
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Literal
 
@@ -14,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from offboarding.models.client_file import Line, Text
 from offboarding.models.money import Money
+from offboarding.models.stages import Stage
 
 MAX_ADJUSTMENTS = 50
 """Per dispute; with at most MAX_STATEMENT_VERSIONS versions a statement stays small."""
@@ -107,30 +110,43 @@ class SkipStep(Message):
     reason: Text = Field(min_length=1)
 
 
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    "approve-settlement": ApproveSettlement,
-    "dispute-settlement": DisputeSettlement,
-    "verify-data": VerifyData,
-    "reject-data": RejectData,
-    "complete-task": CompleteTask,
-    "meeting-held": MeetingHeld,
-    "record-feedback": RecordFeedback,
-    "renew": Renew,
-    "terminate-early": TerminateEarly,
-    "extend-notice": ExtendNotice,
-    "cancel": Cancel,
-    "fix-contact": FixContact,
-    "retry-step": RetryStep,
-    "skip-step": SkipStep,
+@dataclass(frozen=True)
+class Action:
+    """One human action. Its name is stored by Temporal (the signal and update names), and
+    the workflow's handlers and the CLI's verbs are generated from this table; its rule
+    (when it is accepted and what it does) is in ``workflows/rules.py``."""
+
+    model: type[Message]
+    help: str
+    """One line for the CLI: who acts and what it does."""
+    flags: Mapping[str, str] = field(default_factory=dict)
+    """CLI flags whose name differs from the field's."""
+
+
+ACTIONS: dict[str, Action] = {
+    "approve-settlement": Action(ApproveSettlement, "finance: approve the current statement",
+                                 {"statement_hash": "--statement"}),
+    "dispute-settlement": Action(DisputeSettlement, "finance: dispute it, with adjustments",
+                                 {"statement_hash": "--statement", "adjustments": "--adjust"}),
+    "verify-data": Action(VerifyData, "data steward: confirm the manifest checksum"),
+    "reject-data": Action(RejectData, "data steward: reject the export (it is redone)"),
+    "complete-task": Action(CompleteTask, "ops: tick a manual checklist item"),
+    "meeting-held": Action(MeetingHeld, "ops: record the final review meeting"),
+    "record-feedback": Action(RecordFeedback, "ops: record the client's NPS / CSAT"),
+    "renew": Action(Renew, "ops: the client renewed; end the offboarding"),
+    "terminate-early": Action(TerminateEarly, "ops: switch to the termination path"),
+    "extend-notice": Action(ExtendNotice, "ops: move the contract end date later"),
+    "cancel": Action(Cancel, "ops: stop the offboarding, with a reason"),
+    "fix-contact": Action(FixContact, "ops: correct a contact's address; bounced mail is resent"),
+    "retry-step": Action(RetryStep, "ops: the cause of a problem is fixed; try its step again"),
+    "skip-step": Action(SkipStep, "ops: give up on a problem's step, with a reason"),
 }
+MESSAGE_TYPES: dict[str, type[Message]] = {name: a.model for name, a in ACTIONS.items()}
 
 
 class Ack(BaseModel):
-    """What an accepted update answers: the stage afterwards and what happened."""
+    """What an accepted update answers (a refused one fails): the stage afterwards and
+    what happened."""
 
-    accepted: bool = True
-    stage: str
+    stage: Stage
     detail: str
-
-
-__all__ = ["MESSAGE_TYPES", "Ack"]

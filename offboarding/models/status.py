@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from offboarding.models.client_file import ClientFile
 from offboarding.models.records import ArchiveReceipt, DataPackage, EmailReceipt, SystemRevocation
 from offboarding.models.settlement import Statement
+from offboarding.models.stages import Stage, Wait
 
 StepState = Literal["pending", "active", "waiting", "done", "skipped", "cancelled"]
 Outcome = Literal["completed", "renewed", "cancelled"]
@@ -87,8 +88,9 @@ class OffboardingStatus(BaseModel):
     client_id: str
     client_name: str
     reason: Literal["contract_end", "termination"]
-    stage: str
+    stage: Stage
     waiting_for: str | None = None
+    """The waits under way, comma-joined (the wire shape); ``waits`` is the typed list."""
     waiting_since: datetime | None = None
     overdue_at: datetime | None = None
     overdue: bool = False
@@ -114,6 +116,10 @@ class OffboardingStatus(BaseModel):
     feedback: Feedback | None = None
     meeting_notes: str | None = None
     archive: ArchiveReceipt | None = None
+
+    @property
+    def waits(self) -> list[Wait]:
+        return [Wait(w) for w in self.waiting_for.split(",")] if self.waiting_for else []
 
     def step(self, key: str) -> Step:
         for s in self.steps:

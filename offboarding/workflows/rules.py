@@ -1,0 +1,357 @@
+"""When each human action is accepted and what it does: one ``Rule`` per entry of
+``models.messages.ACTIONS``. Pure (the time is passed in), so every action is tested
+against every stage without a server (tests/unit/test_rules.py).
+
+``validate`` only reads and raises ``Rejected`` with words for the sender; the
+workflow calls it from an update's validator (the update is refused and nothing is
+written to history) and before applying a signal (an invalid one is recorded as ignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from offboarding.models.messages import (
+    ApproveSettlement,
+    Cancel,
+    CompleteTask,
+    DisputeSettlement,
+    ExtendNotice,
+    FixContact,
+    MeetingHeld,
+    Message,
+    RecordFeedback,
+    RejectData,
+    Renew,
+    RetryStep,
+    SkipStep,
+    TerminateEarly,
+    VerifyData,
+)
+from offboarding.models.stages import Stage, Wait
+from offboarding.models.status import Feedback, Problem, Proposal
+from offboarding.workflows.state import MAX_STATEMENT_VERSIONS, OffboardingState
+
+M = TypeVar("M", bound=Message)
+
+BEFORE_SETTLEMENT = (Stage.CONTRACT_REVIEW, Stage.NOTICE, Stage.NOTICE_PERIOD,
+                     Stage.REVIEW_MEETING)
+BEFORE_NOTICE_ENDS = (Stage.CONTRACT_REVIEW, Stage.NOTICE, Stage.NOTICE_PERIOD)
+
+
+class Rejected(Exception):
+    """A message that cannot be accepted now; the text says why, for the sender."""
+
+
+@dataclass(frozen=True)
+class Rule(Generic[M]):
+    check: Callable[[OffboardingState, M], None]
+    """Raises Rejected when the message cannot be accepted now. Reads only."""
+    effect: Callable[[OffboardingState, M, datetime], str]
+    """Records the accepted message; returns what happened, for the sender."""
+
+
+def validate(s: OffboardingState, name: str, msg: Message) -> None:
+    if s.status.outcome is not None:
+        raise Rejected(f"the offboarding has already ended ({s.status.outcome})")
+    RULES[name].check(s, msg)
+
+
+def apply(s: OffboardingState, name: str, msg: Message, now: datetime) -> str:
+    """Record an accepted message. An action that needs a second person is only proposed
+    until a different one sends it too."""
+    key = proposal_key(s, msg)
+    proposed = _proposal(s, key) if key else None
+    if key is not None and proposed is None:
+        detail = (f"{name} proposed by {msg.by}; a second ops person must confirm it by "
+                  "sending the same command with their own --by")
+        s.status.proposals.append(Proposal(key=key, action=name, by=msg.by, at=now,
+                                           detail=detail))
+        s.decide(now, f"{name} (proposed)", msg.by, detail)
+        return detail
+    if proposed is not None:
+        s.status.proposals.remove(proposed)
+    detail = RULES[name].effect(s, msg, now)
+    s.decide(now, name, msg.by, detail, proposed.by if proposed else None)
+    return detail
+
+
+# ----- actions two ops people must agree on -------------------------------------------
+
+def proposal_key(s: OffboardingState, msg: Message) -> str | None:
+    """What identifies an action that needs a second person, or None if it does not:
+    redirecting a contact (where the client's mail goes) and skipping access revocation
+    (accounts left open). Anyone with namespace access can type any ``--by``, so one
+    person alone must not be able to do either."""
+    if not s.second_ops:
+        return None
+    match msg:
+        case FixContact():
+            return f"fix-contact {msg.role} {msg.email.lower()}"
+        case SkipStep() if msg.problem.startswith("access-"):
+            return f"skip-step {msg.problem}"
+    return None
+
+
+def _proposal(s: OffboardingState, key: str) -> Proposal | None:
+    return next((p for p in s.status.proposals if p.key == key), None)
+
+
+def _second_person(s: OffboardingState, msg: Message) -> None:
+    key = proposal_key(s, msg)
+    proposal = _proposal(s, key) if key else None
+    if proposal is not None and proposal.by.casefold() == msg.by.casefold():
+        raise Rejected(f"{proposal.by} proposed this already; a second ops person (a "
+                       "different --by) must confirm it")
+
+
+# ----- shared conditions --------------------------------------------------------------
+
+def _in_stage(s: OffboardingState, name: str, *stages: Stage) -> None:
+    if s.status.stage not in stages:
+        raise Rejected(f"{name} is not possible in stage {str(s.status.stage)!r}; "
+                       f"it is accepted in: {', '.join(stages)}")
+
+
+def _waiting(s: OffboardingState, name: str, what: Wait) -> None:
+    if what not in s.pending.waits:
+        now_waiting = s.status.waiting_for or "nothing"
+        raise Rejected(f"{name} is not expected now: the offboarding waits for {now_waiting}")
+
+
+def _approver(s: OffboardingState, role: Literal["finance", "data_verification"],
+              who: str) -> None:
+    allowed = getattr(s.client.approvers, role)
+    if who.lower() not in [a.lower() for a in allowed]:
+        raise Rejected(f"{who} is not a {role.replace('_', ' ')} approver for this client")
+
+
+def _contract_end_path(s: OffboardingState, why: str) -> None:
+    if s.status.reason != "contract_end":
+        raise Rejected(why)
+
+
+def _open_problem(s: OffboardingState, key: str) -> Problem:
+    problem = s.problem(key)
+    if problem is None:
+        keys = ", ".join(p.key for p in s.open_problems()) or "none"
+        raise Rejected(f"no open problem {key!r}; open problems: {keys}")
+    return problem
+
+
+# ----- settlement ---------------------------------------------------------------------
+
+def _check_approve(s: OffboardingState, msg: ApproveSettlement | DisputeSettlement) -> None:
+    _waiting(s, "approve-settlement", Wait.SETTLEMENT_APPROVAL)
+    _approver(s, "finance", msg.by)
+    current = s.status.statements[-1] if s.status.statements else None
+    if current is None or not current.hash.startswith(msg.statement_hash):
+        raise Rejected(f"statement {msg.statement_hash[:12]} is not the current statement"
+                       + (f" (v{current.version}, {current.hash[:12]})" if current else ""))
+    if s.pending.approved or s.pending.dispute:
+        raise Rejected("a decision on this statement was already recorded")
+
+
+def _approve(s: OffboardingState, msg: ApproveSettlement, now: datetime) -> str:
+    s.pending.approved = msg
+    return f"statement {msg.statement_hash[:12]} approved"
+
+
+def _check_dispute(s: OffboardingState, msg: DisputeSettlement) -> None:
+    _check_approve(s, msg)
+    if len(s.status.statements) >= MAX_STATEMENT_VERSIONS:
+        raise Rejected(f"statement v{len(s.status.statements)} is the last version an "
+                       f"offboarding issues (at most {MAX_STATEMENT_VERSIONS}); settle what "
+                       "remains outside and approve it")
+
+
+def _dispute(s: OffboardingState, msg: DisputeSettlement, now: datetime) -> str:
+    s.pending.dispute = msg
+    return f"statement {msg.statement_hash[:12]} disputed: {msg.reason}"
+
+
+# ----- data ---------------------------------------------------------------------------
+
+def _check_data_decision(s: OffboardingState, name: str, by: str) -> None:
+    _waiting(s, name, Wait.DATA_VERIFICATION)
+    _approver(s, "data_verification", by)
+
+
+def _check_verify(s: OffboardingState, msg: VerifyData) -> None:
+    _check_data_decision(s, "verify-data", msg.by)
+    package = s.status.data_packages[-1]
+    if msg.checksum != package.manifest_sha256:
+        raise Rejected(f"checksum {msg.checksum} does not match the manifest of export "
+                       f"{package.attempt}; compute the SHA-256 of manifest.json again")
+    _undecided_export(s)
+
+
+def _undecided_export(s: OffboardingState) -> None:
+    if s.pending.verified or s.pending.rejected:
+        raise Rejected("a decision on this export was already recorded")
+
+
+def _verify(s: OffboardingState, msg: VerifyData, now: datetime) -> str:
+    s.pending.verified = msg
+    return f"data verified with checksum {msg.checksum[:12]}"
+
+
+def _check_reject(s: OffboardingState, msg: RejectData) -> None:
+    _check_data_decision(s, "reject-data", msg.by)
+    _undecided_export(s)
+
+
+def _reject(s: OffboardingState, msg: RejectData, now: datetime) -> str:
+    s.pending.rejected = msg
+    return f"data rejected: {msg.reason}"
+
+
+# ----- ops' records -------------------------------------------------------------------
+
+def _check_task(s: OffboardingState, msg: CompleteTask) -> None:
+    task = next((t for t in s.status.tasks if t.key == msg.task), None)
+    if task is None:
+        raise Rejected(f"unknown task {msg.task!r}; tasks are: "
+                       + ", ".join(t.key for t in s.status.tasks))
+    if task.done:
+        raise Rejected(f"task {msg.task} was already completed by {task.by}")
+
+
+def _complete_task(s: OffboardingState, msg: CompleteTask, now: datetime) -> str:
+    task = next(t for t in s.status.tasks if t.key == msg.task)
+    task.done, task.at, task.by, task.note = True, now, msg.by, msg.note
+    return f"task {msg.task} completed"
+
+
+def _check_meeting(s: OffboardingState, msg: MeetingHeld) -> None:
+    _in_stage(s, "meeting-held", Stage.NOTICE_PERIOD, Stage.REVIEW_MEETING)
+    _contract_end_path(s, "a terminated offboarding has no review meeting")
+    if s.pending.meeting:
+        raise Rejected("the meeting was already recorded")
+
+
+def _meeting(s: OffboardingState, msg: MeetingHeld, now: datetime) -> str:
+    s.pending.meeting = msg
+    s.status.meeting_notes = msg.notes
+    return "review meeting held"
+
+
+def _check_feedback(s: OffboardingState, msg: RecordFeedback) -> None:
+    _waiting(s, "record-feedback", Wait.FEEDBACK)
+    if msg.nps is None and msg.csat is None and not msg.comment and not msg.internal_note:
+        raise Rejected("record-feedback needs at least one of nps, csat, comment, "
+                       "internal_note")
+
+
+def _feedback(s: OffboardingState, msg: RecordFeedback, now: datetime) -> str:
+    s.pending.feedback = msg
+    s.status.feedback = Feedback(nps=msg.nps, csat=msg.csat, comment=msg.comment,
+                                 internal_note=msg.internal_note, by=msg.by)
+    return f"feedback recorded (NPS {msg.nps}, CSAT {msg.csat})"
+
+
+# ----- the course of the offboarding --------------------------------------------------
+
+def _check_renew(s: OffboardingState, msg: Renew) -> None:
+    _in_stage(s, "renew", *BEFORE_NOTICE_ENDS)
+    _contract_end_path(s, "a terminated contract cannot be renewed from here")
+
+
+def _renew(s: OffboardingState, msg: Renew, now: datetime) -> str:
+    s.pending.renew = msg
+    return "contract renewed"
+
+
+def _check_terminate(s: OffboardingState, msg: TerminateEarly) -> None:
+    _in_stage(s, "terminate-early", *BEFORE_SETTLEMENT)
+    if s.status.reason != "contract_end" or s.pending.terminate:
+        raise Rejected("the offboarding is already on the termination path")
+
+
+def _terminate(s: OffboardingState, msg: TerminateEarly, now: datetime) -> str:
+    s.pending.terminate = msg
+    return f"early termination: {msg.cause}"
+
+
+def _check_extend(s: OffboardingState, msg: ExtendNotice) -> None:
+    _in_stage(s, "extend-notice", *BEFORE_NOTICE_ENDS)
+    if msg.new_end_date <= s.status.contract_end:
+        raise Rejected(f"new_end_date {msg.new_end_date} must be after the current end "
+                       f"date {s.status.contract_end}")
+
+
+def _extend(s: OffboardingState, msg: ExtendNotice, now: datetime) -> str:
+    s.pending.extend = msg
+    detail = f"end date moved from {s.status.contract_end} to {msg.new_end_date}"
+    s.status.contract_end = msg.new_end_date
+    return detail
+
+
+def _check_cancel(s: OffboardingState, msg: Cancel) -> None:
+    if s.pending.cancel:
+        raise Rejected("a cancellation is already under way")
+
+
+def _cancel(s: OffboardingState, msg: Cancel, now: datetime) -> str:
+    s.pending.cancel = msg
+    return f"cancel requested: {msg.reason}"
+
+
+# ----- problems -----------------------------------------------------------------------
+
+def _check_fix_contact(s: OffboardingState, msg: FixContact) -> None:
+    current = s.address(getattr(s.client.contacts, msg.role).email)
+    if current.lower() == msg.email.lower():
+        raise Rejected(f"{msg.role} already uses {msg.email}")
+    _second_person(s, msg)
+
+
+def _fix_contact(s: OffboardingState, msg: FixContact, now: datetime) -> str:
+    old = s.address(getattr(s.client.contacts, msg.role).email)
+    s.status.contacts_fixed[old] = msg.email
+    detail = f"{msg.role} contact changed from {old} to {msg.email}"
+    # Mail that bounced off the old address is sent again to the new one.
+    for problem in s.open_problems():
+        if problem.key.startswith("mail-") and old in problem.why:
+            s.resolve(problem, "retry", msg.by, now, detail)
+    return detail
+
+
+def _check_retry(s: OffboardingState, msg: RetryStep) -> None:
+    _open_problem(s, msg.problem)
+
+
+def _retry(s: OffboardingState, msg: RetryStep, now: datetime) -> str:
+    s.resolve(_open_problem(s, msg.problem), "retry", msg.by, now, "")
+    return f"retrying {msg.problem}"
+
+
+def _check_skip(s: OffboardingState, msg: SkipStep) -> None:
+    _open_problem(s, msg.problem)
+    _second_person(s, msg)
+
+
+def _skip(s: OffboardingState, msg: SkipStep, now: datetime) -> str:
+    s.resolve(_open_problem(s, msg.problem), "skip", msg.by, now, msg.reason)
+    return f"skipping {msg.problem}: {msg.reason}"
+
+
+RULES: dict[str, Rule[Any]] = {
+    "approve-settlement": Rule(_check_approve, _approve),
+    "dispute-settlement": Rule(_check_dispute, _dispute),
+    "verify-data": Rule(_check_verify, _verify),
+    "reject-data": Rule(_check_reject, _reject),
+    "complete-task": Rule(_check_task, _complete_task),
+    "meeting-held": Rule(_check_meeting, _meeting),
+    "record-feedback": Rule(_check_feedback, _feedback),
+    "renew": Rule(_check_renew, _renew),
+    "terminate-early": Rule(_check_terminate, _terminate),
+    "extend-notice": Rule(_check_extend, _extend),
+    "cancel": Rule(_check_cancel, _cancel),
+    "fix-contact": Rule(_check_fix_contact, _fix_contact),
+    "retry-step": Rule(_check_retry, _retry),
+    "skip-step": Rule(_check_skip, _skip),
+}

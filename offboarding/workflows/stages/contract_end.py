@@ -1,0 +1,89 @@
+"""From the contract review to the final review meeting: only a contract that ends on its
+date goes this way (an early termination leaves it, see termination.py)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from offboarding.models.stages import Stage, Wait
+from offboarding.workflows.context import Run
+from offboarding.workflows.mail import email
+from offboarding.workflows.waits import sleep_until, until_date
+
+
+async def contract_end(run: Run) -> None:
+    await contract_review(run)
+    await _notice(run)
+    await _notice_period(run)
+    await _review_meeting(run)
+
+
+async def contract_review(run: Run) -> None:
+    c = run.client.contract
+    run.enter(Stage.CONTRACT_REVIEW)
+    open_items = "; ".join(c.outstanding_deliverables) or "none"
+    run.mark("contract-review", "done",
+             f"{len(c.services)} services reviewed; outstanding deliverables: {open_items}")
+    run.check_interrupts()
+
+
+async def _notice(run: Run) -> None:
+    """Notice of contract conclusion, notice_days before the end (which may move)."""
+    s, contacts = run.s, run.client.contacts
+    run.enter(Stage.NOTICE)
+
+    def due() -> date:
+        return s.status.contract_end - timedelta(days=run.client.contract.notice_days)
+
+    def arm(day: date) -> bool:
+        run.vis.publish()
+        if day < run.clock.today():
+            s.status.short_notice = True
+            return False
+        run.mark("notice", "waiting", f"scheduled for {day}")
+        run.vis.publish()
+        return True
+
+    await until_date(run, due, arm, lambda day: f"notice due {day}")
+    await email(run, "notice", "notice", "notice", [contacts.primary.email],
+                cc=[contacts.billing.email])
+    run.mark("notice", "done", ("short notice: " if s.status.short_notice else "")
+             + f"sent for end date {s.status.contract_end}")
+
+
+async def _notice_period(run: Run) -> None:
+    """Until the end date, which extend-notice may move."""
+    s = run.s
+    run.enter(Stage.NOTICE_PERIOD)
+    s.start_wait(Wait.NOTICE_PERIOD, run.clock.now(), None)
+
+    def arm(day: date) -> bool:
+        run.mark("notice-period", "waiting", f"until {day}")
+        run.vis.publish()
+        return True
+
+    await until_date(run, lambda: s.status.contract_end, arm,
+                     lambda day: f"notice period until {day}")
+    s.end_wait(Wait.NOTICE_PERIOD)
+    run.mark("notice-period", "done", f"ended {s.status.contract_end}")
+
+
+async def _review_meeting(run: Run) -> None:
+    s, clock = run.s, run.clock
+    run.enter(Stage.REVIEW_MEETING)
+    if s.pending.meeting is None:
+        dates = [(clock.today() + timedelta(days=d)).isoformat() for d in (2, 3, 5)]
+        await email(run, "meeting-proposal", "meeting_proposal", "review-meeting",
+                    [run.client.contacts.primary.email], extra={"dates": dates})
+        deadline = clock.now() + clock.days(run.inp.timings.meeting_deadline_days)
+        s.start_wait(Wait.MEETING, clock.now(), deadline)
+        run.mark("review-meeting", "waiting", "proposed " + ", ".join(dates))
+        run.vis.publish()
+        await sleep_until(run, deadline, "waiting for the review meeting",
+                          lambda: s.pending.meeting is not None)
+        s.end_wait(Wait.MEETING)
+    held = s.pending.meeting
+    if held is None:
+        run.mark("review-meeting", "skipped", "no meeting by the deadline")
+    else:
+        run.mark("review-meeting", "done", held.notes or "held", by=held.by)

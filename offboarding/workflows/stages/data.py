@@ -1,0 +1,91 @@
+"""Transition support: the client's data exported for their data steward, redone until
+the steward verifies it; our copy is deleted once the retention period has passed."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from offboarding.activities.data_transfer import DataTransfer
+    from offboarding.models.records import ExportRequest, PurgeRequest
+
+from offboarding.models.stages import Stage, Wait
+from offboarding.workflows.context import Run
+from offboarding.workflows.mail import email
+from offboarding.workflows.problems import until_done
+from offboarding.workflows.sending import RETRY_FOREVER
+from offboarding.workflows.waits import await_human
+
+
+async def data_transfer(run: Run) -> None:
+    s, p, t = run.s, run.s.pending, run.inp.timings
+    steward = run.client.contacts.data_steward.email
+    run.enter(Stage.DATA_TRANSFER)
+    data_sets = [(d.name, d.path) for d in run.client.data_sets]
+    if not data_sets:
+        run.mark("data-transfer", "skipped", "no client data sets listed")
+        run.mark("data-retention", "skipped", "nothing to delete")
+        return
+    while True:
+        attempt = len(s.status.data_packages) + 1
+        request = ExportRequest(workflow_id=run.workflow_id, client_id=run.client.client_id,
+                                attempt=attempt, data_sets=data_sets)
+        package = await until_done(run, f"export-{attempt}", "data-transfer", functools.partial(
+            workflow.execute_activity_method, DataTransfer.export_client_data, request,
+            start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
+            summary=f"export client data, attempt {attempt}"))
+        if package is None:
+            run.mark("data-transfer", "skipped", "export skipped by ops")
+            run.mark("data-retention", "skipped", "nothing exported")
+            return
+        s.status.data_packages.append(package)
+        await email(run, f"data-ready-{attempt}", "data_ready", "data-transfer", [steward],
+                    extra={"package": package.model_dump(mode="json")})
+        run.mark("data-transfer", "waiting", f"export {attempt}: {package.files} files, "
+                 f"manifest {package.manifest_sha256[:12]}")
+        await await_human(
+            run, Wait.DATA_VERIFICATION,
+            lambda: p.verified is not None or p.rejected is not None,
+            to=[steward], reminder_every=t.data_reminder_days,
+            escalate_after=t.data_escalation_days,
+            how="Verify the checksum of manifest.json: python starter.py verify-data "
+                f"{run.workflow_id} --checksum <sha256> --by <you>",
+        )
+        if p.rejected is None:
+            break
+        p.rejected = None
+    assert p.verified is not None
+    run.mark("data-transfer", "done",
+             f"export {attempt} verified ({package.manifest_sha256[:12]})", by=p.verified.by)
+    purge_at = run.clock.now() + run.clock.days(run.client.retention_days)
+    run.mark("data-retention", "waiting", f"our copy is deleted on {run.clock.as_date(purge_at)}")
+    run.retention = asyncio.create_task(_purge_after(run, purge_at, data_sets))
+
+
+async def _purge_after(run: Run, when: datetime, data_sets: list[tuple[str, str]]) -> None:
+    clock = run.clock
+    await workflow.sleep(max(when - clock.now(), timedelta(0)),
+                         summary=f"retention: delete our copy on {clock.as_date(when)}")
+    # A deletion that fails (a file that cannot be removed) is a problem ops see and
+    # retry once they have fixed it, not an activity retried forever in silence.
+    result = await until_done(run, "purge", "data-retention", lambda: (
+        workflow.execute_activity_method(
+            DataTransfer.purge_client_data,
+            PurgeRequest(workflow_id=run.workflow_id, client_id=run.client.client_id,
+                         data_sets=data_sets),
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
+            summary="delete our copy of the client's data",
+        )))
+    if result is None:
+        run.mark("data-retention", "skipped", "deletion skipped by ops: our copy was NOT deleted")
+    else:
+        run.s.status.data_purged = result.deleted
+        run.mark("data-retention", "done", "deleted: " + (", ".join(result.deleted)
+                                                        or "nothing left"))
+    run.vis.publish()

@@ -1,0 +1,52 @@
+"""The final settlement: a statement to the client's billing contact and the finance
+approvers, disputed (a new version with adjustments) until it is approved."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from offboarding.models.messages import Adjustment
+    from offboarding.models.settlement import compute_statement
+
+from offboarding.models.stages import Stage, Wait
+from offboarding.workflows.context import Run
+from offboarding.workflows.mail import email
+from offboarding.workflows.waits import await_human
+
+
+async def settlement(run: Run) -> None:
+    s, p, t, clock = run.s, run.s.pending, run.inp.timings, run.clock
+    billing = run.client.contacts.billing.email
+    run.enter(Stage.SETTLEMENT)
+    adjustments: list[Adjustment] = []
+    while True:
+        version = len(s.status.statements) + 1
+        statement = compute_statement(run.client.account, version=version,
+                                      issued=clock.today(), adjustments=adjustments)
+        s.add_statement(statement)
+        await email(run, f"statement-v{version}", "settlement_statement", "settlement",
+                    [billing], extra={"statement": statement.model_dump(mode="json")})
+        run.mark("settlement", "waiting",
+                 f"statement v{version} ({statement.short_hash}) sent; balance "
+                 f"{statement.currency} {statement.balance} owed by {statement.owed_by}")
+        await await_human(
+            run, Wait.SETTLEMENT_APPROVAL,
+            lambda: p.approved is not None or p.dispute is not None,
+            to=list(run.client.approvers.finance),
+            reminder_every=t.settlement_reminder_days,
+            escalate_after=t.settlement_escalation_days,
+            how=f"Approve or dispute statement {statement.short_hash}: python starter.py "
+                f"approve-settlement {run.workflow_id} --statement "
+                f"{statement.short_hash} --by <you>",
+        )
+        if p.dispute is None:
+            break
+        adjustments += p.dispute.adjustments
+        p.dispute = None
+    assert p.approved is not None
+    await email(run, "settlement-confirmed", "settlement_confirmed", "settlement", [billing],
+                extra={"statement": statement.model_dump(mode="json")})
+    run.mark("settlement", "done",
+             f"statement v{statement.version} ({statement.short_hash}) approved",
+             by=p.approved.by)

@@ -1,0 +1,40 @@
+"""An early termination: from the start (the client file says so) or switched to by ops
+(terminate-early). No review meeting and no feedback; on the effective date access ends
+at once, then settlement and data transfer run side by side."""
+
+from __future__ import annotations
+
+from offboarding.models.stages import Stage
+from offboarding.workflows.context import Run
+from offboarding.workflows.stages.access import access_revocation
+from offboarding.workflows.stages.contract_end import contract_review
+from offboarding.workflows.stages.data import data_transfer
+from offboarding.workflows.stages.settlement import settlement
+from offboarding.workflows.waits import sleep_until, together
+
+SKIPPED = ("notice", "notice-period", "review-meeting", "feedback")
+
+
+async def termination(run: Run) -> None:
+    s, clock = run.s, run.clock
+    t = s.pending.terminate
+    termination = run.client.termination
+    effective = (t.effective_date if t else
+                 termination.effective_date if termination else None)
+    s.status.effective_date = effective
+    now = clock.now()
+    for key in SKIPPED:
+        if s.status.step(key).state in ("pending", "active", "waiting"):
+            s.mark(key, "skipped", now, "not part of a termination")
+    if s.status.step("contract-review").state == "pending":
+        await contract_review(run)
+    if effective and clock.at(effective) > clock.now():
+        run.enter(Stage.AWAITING_TERMINATION)
+        run.vis.publish()
+        await sleep_until(run, clock.at(effective), f"termination effective {effective}",
+                          lambda: s.pending.cancel is not None)
+        run.check_interrupts()
+    s.status.contract_end = effective or clock.today()
+    run.enter(Stage.TERMINATION)
+    await access_revocation(run)
+    await together(settlement(run), data_transfer(run))
