@@ -5,7 +5,6 @@ fire, how long until every one of them has sent its notice."""
 from __future__ import annotations
 
 import asyncio
-import io
 import sys
 import time
 from datetime import timedelta
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.throughput import Stack, client_files, say
-from offboarding.cli.main import Cli
+from offboarding.cli.client import OffboardingClient
 from offboarding.models.status import Timings
 from offboarding.temporal import connect, register_search_attributes
 
@@ -34,7 +33,7 @@ async def run(m: int, stack: Stack) -> dict[str, Any]:
     files = client_files(m, stack, "open", prepare=False)
     # The notice is due two contract days after each start: long enough to start them all.
     day = timedelta(seconds=max(30.0, m / 40))
-    cli = Cli(client, tq, io.StringIO(), as_json=False)
+    cli = OffboardingClient(client, tq)
     cli.timings = Timings(day_length=day)
     say(f"open offboardings: starting {m} (notice due {2 * day.total_seconds():.0f}s after "
         "each start)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from bench.skeleton import Shape, SkeletonOffboarding, shape_of
 from devtools import mailcapture, temporal_server
 from devtools.procs import free_port, start_logged, stop, wait_for_port
 from devtools.scim import ScimServer
-from offboarding.cli.main import Cli
+from offboarding.cli.client import OffboardingClient
 from offboarding.models import search_attributes as sa
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import load_client_file
@@ -131,7 +130,8 @@ def client_files(n: int, stack: Stack, tag: str, prepare: bool = True) -> list[C
     return files
 
 
-async def decision(cli: Cli, wid: str, wait: str) -> tuple[str, Message, tuple[Any, ...]] | None:
+async def decision(cli: OffboardingClient, wid: str,
+                   wait: str) -> tuple[str, Message, tuple[Any, ...]] | None:
     """What a person answers to a wait, and a key that makes each answer happen once. Only
     the settlement and the data package need the status: which version, which checksum."""
     if wait == "meeting":
@@ -153,7 +153,7 @@ async def decision(cli: Cli, wid: str, wait: str) -> tuple[str, Message, tuple[A
     return None
 
 
-async def play_humans(cli: Cli, task_queue: str, n: int, progress: Any) -> None:
+async def play_humans(cli: OffboardingClient, task_queue: str, n: int, progress: Any) -> None:
     """Answer every wait as soon as visibility shows it, until all N have completed: one
     list query and one count per round, so the benchmark's own load on the server stays
     small next to what it measures."""
@@ -288,7 +288,7 @@ async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) ->
          sk_tq], "skeleton.log", "skeleton worker polling")
     say(f"preparing {n} client files, accounts and data...")
     files = client_files(n, stack, "o")
-    cli = Cli(client, tq, io.StringIO(), as_json=False)
+    cli = OffboardingClient(client, tq)
     cli.timings = Timings(day_length=timedelta(milliseconds=day_ms),
                           meeting_deadline_days=1e6, settlement_reminder_days=1e6,
                           settlement_escalation_days=1e6, data_reminder_days=1e6,

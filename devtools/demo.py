@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, TextIO
 import httpx
 from rich.markup import escape
 
-from offboarding.cli.main import Cli, CliError, connect_for_cli
+from offboarding.cli.client import OffboardingClient, Refused
+from offboarding.cli.main import connect_for_cli
+from offboarding.cli.render import Renderer
 from offboarding.config import Settings, load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import load_client_file
@@ -81,25 +83,26 @@ def prepare(settings: Settings, client: ClientFile) -> None:
             (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
 
 
-async def run_demo(cli: Cli, day_seconds: float, *, manual: bool) -> int:
+async def run_demo(ops: OffboardingClient, out: Renderer, day_seconds: float, *,
+                   manual: bool) -> int:
     settings = load_settings()
     client = demo_client(date.today())
     prepare(settings, client)
     timings = Timings(day_length=timedelta(seconds=day_seconds), meeting_deadline_days=10,
                       settlement_reminder_days=6, settlement_escalation_days=20,
                       data_reminder_days=6, data_escalation_days=20, feedback_deadline_days=10)
-    wid = await cli.start(client, timings)
-    say = cli.console.print
+    wid = await ops.start(client, timings)
+    say = out.console.print
     say(f"[bold]started {wid}[/bold]: one contract day lasts {day_seconds}s")
     say(f"watch it in the Web UI: http://localhost:8233/namespaces/default/workflows/{wid}")
     done: set[str] = set()
 
     async def on_change(st: OffboardingStatus, changed: list[Step]) -> None:
-        cli.narrate(st, changed)
+        out.narrate(st, changed)
         if not manual and not st.outcome:
-            await _play_humans(cli, st, done)
+            await _play_humans(ops, out, st, done)
 
-    await cli.follow(wid, on_change, every=0.3)
+    await ops.follow(wid, on_change, every=0.3)
     say(f"the mail went to {settings.smtp_host}:{settings.smtp_port} "
         "(under make run: data/mail/, one .eml per message)")
     return 0
@@ -136,16 +139,17 @@ def _next_decision(st: OffboardingStatus) -> tuple[str, str, Message, str] | Non
     return None
 
 
-async def _play_humans(cli: Cli, st: OffboardingStatus, done: set[str]) -> None:
+async def _play_humans(ops: OffboardingClient, out: Renderer, st: OffboardingStatus,
+                       done: set[str]) -> None:
     decision = _next_decision(st)
     if decision is None or decision[0] in done:
         return
     key, action, msg, flags = decision
     done.add(key)
-    cli.console.print(f"  [cyan]> python starter.py {action} {st.workflow_id} "
+    out.console.print(f"  [cyan]> python starter.py {action} {st.workflow_id} "
                       f"{escape(flags)}[/cyan]")
-    ack = await cli.send(st.workflow_id, action, msg)
-    cli.console.print(f"    accepted: {escape(ack.detail)}")
+    ack = await ops.send(st.workflow_id, action, msg)
+    out.console.print(f"    accepted: {escape(ack.detail)}")
 
 
 async def demo_main(argv: list[str], client: Client | None = None,
@@ -160,12 +164,13 @@ async def demo_main(argv: list[str], client: Client | None = None,
     settings = load_settings()
     try:
         client = client or await connect_for_cli(args.address, settings)
-    except CliError as err:
+    except Refused as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    cli = Cli(client, settings.task_queue, out, as_json=False)
-    cli.second_ops = settings.require_second_ops
-    return await run_demo(cli, args.day_seconds, manual=args.manual)
+    ops = OffboardingClient(client, settings.task_queue,
+                            second_ops=settings.require_second_ops)
+    return await run_demo(ops, Renderer(out, as_json=False), args.day_seconds,
+                          manual=args.manual)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from devtools import mailcapture, temporal_server
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, start_logged, stop, wait_for_port
 from devtools.scim import ScimServer
-from offboarding.cli.main import Cli
+from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import (
     Cancel,
@@ -142,7 +141,7 @@ async def test_kills_and_server_restarts_lose_nothing_and_send_nothing_twice(
     # Notice on day 10, end on day 40: with half-second days the notice period lasts 15 s,
     # long enough for a server restart to fall inside it.
     cf = client_file(end_in_days=40, scim=scim, follow_up_days=10, retention_days=5)
-    cli = Cli(client, settings.task_queue, io.StringIO(), as_json=False)
+    cli = OffboardingClient(client, settings.task_queue)
     day = timedelta(milliseconds=500)
     wid = await cli.start(cf, Timings(day_length=day, meeting_deadline_days=10_000,
                                       settlement_reminder_days=10_000,
@@ -210,7 +209,7 @@ async def test_a_worker_killed_during_an_email_send(
     mail.stall_match = "access-revoked"
     mail.stall_seconds = 5
     mail.stall_after_commit = after_commit
-    cli = Cli(client, settings.task_queue, io.StringIO(), as_json=False)
+    cli = OffboardingClient(client, settings.task_queue)
     wid = await cli.start(cf)
     handle = client.get_workflow_handle(wid)
     deadline = time.monotonic() + 30
@@ -236,7 +235,7 @@ async def test_sigterm_lets_the_running_send_finish(
     cf = client_file("termination", scim=scim)
     mail.stall_match = "access-revoked"
     mail.stall_seconds = 3
-    cli = Cli(client, settings.task_queue, io.StringIO(), as_json=False)
+    cli = OffboardingClient(client, settings.task_queue)
     wid = await cli.start(cf)
     handle = client.get_workflow_handle(wid)
     while not mail.stalled.is_set():
@@ -261,7 +260,7 @@ async def test_an_smtp_outage_is_ridden_out_with_retries(
     down = settings.model_copy(update={"smtp_port": port})
     cf = client_file("termination", scim=scim)
     async with new_worker(dev_env.client, down):
-        cli = Cli(dev_env.client, down.task_queue, io.StringIO(), as_json=False)
+        cli = OffboardingClient(dev_env.client, down.task_queue)
         wid = await cli.start(cf)
         handle = dev_env.client.get_workflow_handle(wid)
         deadline = time.monotonic() + 30
@@ -300,7 +299,7 @@ async def test_a_worker_killed_during_scim_revocation(
     try:
         cf = client_file("termination", scim=scim)
         [user] = cf.systems[0].users
-        cli = Cli(client, settings.task_queue, io.StringIO(), as_json=False)
+        cli = OffboardingClient(client, settings.task_queue)
         wid = await cli.start(cf)
         handle = client.get_workflow_handle(wid)
         await asyncio.wait_for(proxy.seen.wait(), 30)

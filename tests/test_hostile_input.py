@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ from temporalio.worker import Replayer
 from devtools.mailcapture import MailCapture
 from devtools.procs import start_logged, stop
 from devtools.scim import ScimServer
-from offboarding.cli.main import Cli
+from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.loading import load_client_file
 from offboarding.models.messages import (
@@ -47,13 +46,14 @@ FAST = Timings(day_length=timedelta(seconds=0.2), settlement_reminder_days=1000,
                data_escalation_days=1000)
 
 
-def cli_for(env: WorkflowEnvironment, settings: Settings, timings: Timings = FAST) -> Cli:
-    cli = Cli(env.client, settings.task_queue, io.StringIO(), as_json=False)
+def cli_for(env: WorkflowEnvironment, settings: Settings,
+            timings: Timings = FAST) -> OffboardingClient:
+    cli = OffboardingClient(env.client, settings.task_queue)
     cli.timings = timings
     return cli
 
 
-async def approve_and_verify(cli: Cli, handle: WorkflowHandle[Any, Any]) -> None:
+async def approve_and_verify(cli: OffboardingClient, handle: WorkflowHandle[Any, Any]) -> None:
     st = await wait_until(handle, waiting_for("settlement-approval"))
     await cli.send(handle.id, "approve-settlement", ApproveSettlement(
         by="finance.lead@example.com", statement_hash=st.statements[-1].short_hash))
@@ -93,7 +93,7 @@ async def test_a_payload_that_does_not_decode_is_ignored_and_the_history_replays
                                      cwd=ROOT)
     try:
         ops = await connect(address, codec)
-        cli = Cli(ops, settings.task_queue, io.StringIO(), as_json=False)
+        cli = OffboardingClient(ops, settings.task_queue)
         wid = await cli.start(client_file("termination", scim=scim))
         handle = ops.get_workflow_handle(wid)
         await wait_until(handle, waiting_for("settlement-approval"), what="settlement")

@@ -5,7 +5,6 @@ cannot be written. Ops fix the cause and retry, or skip with a reason."""
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from offboarding.cli.main import Cli
+from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import (
@@ -29,11 +28,12 @@ from tests.faults import FaultProxy
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for
 
 
-def cli_for(env: WorkflowEnvironment, settings: Settings) -> Cli:
-    return Cli(env.client, settings.task_queue, io.StringIO(), as_json=False)
+def cli_for(env: WorkflowEnvironment, settings: Settings) -> OffboardingClient:
+    return OffboardingClient(env.client, settings.task_queue)
 
 
-async def approve_and_verify(cli: Cli, handle: WorkflowHandle[Any, Any], cf: ClientFile) -> None:
+async def approve_and_verify(cli: OffboardingClient, handle: WorkflowHandle[Any, Any],
+                             cf: ClientFile) -> None:
     st = await wait_until(handle, waiting_for("settlement-approval"))
     await cli.send(handle.id, "approve-settlement", ApproveSettlement(
         by=cf.approvers.finance[0], statement_hash=st.statements[-1].short_hash))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from offboarding.cli.main import Cli, CliError
+from offboarding.cli.client import OffboardingClient, Refused
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import (
@@ -53,7 +52,7 @@ FAST = Timings(day_length=DAY, settlement_reminder_days=1000, settlement_escalat
 
 @dataclass
 class Run:
-    cli: Cli
+    cli: OffboardingClient
     env: WorkflowEnvironment
     settings: Settings
     mail: MailCapture
@@ -83,7 +82,7 @@ class Run:
 async def run(dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
               scim: ScimServer) -> AsyncIterator[Run]:
     async with new_worker(dev_env.client, settings):
-        yield Run(Cli(dev_env.client, settings.task_queue, io.StringIO(), as_json=False),
+        yield Run(OffboardingClient(dev_env.client, settings.task_queue),
                   dev_env, settings, mail, scim)
 
 
@@ -215,7 +214,7 @@ async def test_termination_is_refused_once_settlement_has_started(run: Run) -> N
     handle = await run.start(cf, FAST.model_copy(update={"meeting_deadline_days": 1}))
     await wait_until(handle, waiting_for("settlement-approval"))
     before = await status_of(handle)
-    with pytest.raises(CliError, match="terminate-early is not possible in stage 'settlement'"):
+    with pytest.raises(Refused, match="terminate-early is not possible in stage 'settlement'"):
         await run.cli.send(handle.id, "terminate-early", TerminateEarly(by="ops", cause="late"))
     assert (await status_of(handle)).decisions == before.decisions
     await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
@@ -240,7 +239,7 @@ async def test_dispute_reissues_the_statement_and_the_old_one_cannot_be_approved
     reissued = run.mail.to(billing)[-1]
     assert reissued.subject == "Final settlement statement v2 for Acme Analytics Ltd"
     assert "Adjustment Credit note CN-9: USD -200.50" in reissued.text()
-    with pytest.raises(CliError, match=f"statement {v1.short_hash} is not the current"):
+    with pytest.raises(Refused, match=f"statement {v1.short_hash} is not the current"):
         await run.cli.send(handle.id, "approve-settlement",
                            ApproveSettlement(by=finance, statement_hash=v1.short_hash))
     await run.cli.send(handle.id, "approve-settlement",
@@ -264,7 +263,7 @@ async def test_rejected_data_is_exported_again_and_a_wrong_checksum_is_refused(
                           and "data-verification" in (s.waiting_for or ""))
     assert [m.subject for m in run.mail.to(steward)] == \
         ["Your data from us is ready for transfer"] * 2
-    with pytest.raises(CliError, match="does not match the manifest of export 2"):
+    with pytest.raises(Refused, match="does not match the manifest of export 2"):
         await run.cli.send(handle.id, "verify-data", VerifyData(by=steward, checksum="0" * 64))
     await run.cli.send(handle.id, "verify-data", VerifyData(by=steward, checksum=checksum_of(st)))
     st = await wait_until(handle, lambda s: s.step("data-transfer").state == "done")
@@ -278,7 +277,7 @@ async def test_an_unknown_approver_is_refused_and_changes_nothing(run: Run) -> N
     handle = await run.start(cf)
     st = await wait_until(handle, waiting_for("settlement-approval"))
     stmt = st.statements[-1].short_hash
-    with pytest.raises(CliError, match=re.escape("mallory@evil.example is not a finance approver")):
+    with pytest.raises(Refused, match=re.escape("mallory@evil.example is not a finance approver")):
         await run.cli.send(handle.id, "approve-settlement",
                            ApproveSettlement(by="mallory@evil.example", statement_hash=stmt))
     after = await status_of(handle)
@@ -299,7 +298,7 @@ async def test_an_unknown_approver_is_refused_and_changes_nothing(run: Run) -> N
 async def test_a_second_offboarding_of_the_same_client_is_refused(run: Run) -> None:
     cf = client_file(end_in_days=60, scim=run.scim)
     handle = await run.start(cf)
-    with pytest.raises(CliError, match=f"already being offboarded by workflow {handle.id}"):
+    with pytest.raises(Refused, match=f"already being offboarded by workflow {handle.id}"):
         await run.start(cf)
     await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
     await run.result(handle)
@@ -315,7 +314,7 @@ async def test_cancel_stops_cleanly_with_the_reason_recorded(run: Run) -> None:
     assert result.status.step("settlement").state == "cancelled"
     assert result.status.step("settlement").detail == "cancelled by dana: Client file was wrong"
     assert all(run.scim.users("crm")[u]["active"] for u in cf.systems[0].users)
-    with pytest.raises(CliError, match=f"no running offboarding with id {handle.id}"):
+    with pytest.raises(Refused, match=f"no running offboarding with id {handle.id}"):
         await run.cli.send(handle.id, "renew", Renew(by="ops"))
 
 
@@ -325,7 +324,7 @@ async def test_extend_notice_moves_the_end_date_and_rearms_the_timer(run: Run) -
     handle = await run.start(cf)
     await wait_until(handle, waiting_for("notice-period"))
     new_end = cf.contract.end_date + timedelta(days=30)
-    with pytest.raises(CliError, match="must be after the current end date"):
+    with pytest.raises(Refused, match="must be after the current end date"):
         await run.cli.send(handle.id, "extend-notice",
                            ExtendNotice(by="ops", new_end_date=cf.contract.start_date))
     await run.cli.send(handle.id, "extend-notice", ExtendNotice(by="ops", new_end_date=new_end))
@@ -373,7 +372,7 @@ async def test_wrong_messages_are_refused_and_change_nothing(run: Run) -> None:
     st = await status_of(handle)
     events = len((await handle.fetch_history()).events)
     for action, make, expected in WRONG_MESSAGES:
-        with pytest.raises(CliError, match=re.escape(expected)):
+        with pytest.raises(Refused, match=re.escape(expected)):
             await run.cli.send(handle.id, action, make(st))
     # A refused update never reaches history, and the checklist is as it was.
     assert len((await handle.fetch_history()).events) == events
@@ -389,5 +388,5 @@ async def test_wrong_messages_are_refused_and_change_nothing(run: Run) -> None:
     await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
     await run.result(handle)
     # A message to a finished offboarding is refused too.
-    with pytest.raises(CliError, match=f"no running offboarding with id {handle.id}"):
+    with pytest.raises(Refused, match=f"no running offboarding with id {handle.id}"):
         await run.cli.send(handle.id, "cancel", Cancel(by="ops", reason="again"))

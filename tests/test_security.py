@@ -4,7 +4,6 @@ codec server decodes it for the Web UI only with a token, and keys can be rotate
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 from pathlib import Path
@@ -17,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
 from devtools.scim import ScimServer
-from offboarding.cli.main import Cli
+from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel, SkipStep
 from offboarding.security.codec import CodecKeyError, EncryptionCodec, load_keys, new_key_file
@@ -45,7 +44,7 @@ async def test_the_stored_history_holds_no_personal_data_in_plaintext(
     cf = client_file("termination", scim=scim)
     mail.refuse.add(cf.contacts.primary.email)  # its failure message names the address
     async with new_worker(client, settings):
-        cli = Cli(client, settings.task_queue, io.StringIO(), as_json=False)
+        cli = OffboardingClient(client, settings.task_queue)
         wid = await cli.start(cf)
         handle = client.get_workflow_handle(wid)
         st = await wait_until(handle, waiting_for("ops-action"))

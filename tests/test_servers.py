@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import os
 import re
@@ -22,7 +21,7 @@ from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, start_logged, wait_for_port
 from devtools.scim import ScimServer
 from offboarding.activities.email import Mailer
-from offboarding.cli.main import Cli
+from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel, VerifyData
 from offboarding.models.records import EmailRequest
@@ -89,7 +88,7 @@ async def test_the_worker_process_runs_an_offboarding_with_metrics_and_clean_log
                                    env=worker_env(settings, address, metrics_port))
     try:
         cf = client_file("termination", scim=scim)
-        cli = Cli(dev_env.client, settings.task_queue, out=io.StringIO(), as_json=False)
+        cli = OffboardingClient(dev_env.client, settings.task_queue)
         wid = await cli.start(cf)
         handle = dev_env.client.get_workflow_handle(wid)
         st = await wait_until(handle, waiting_for("settlement-approval"), what="settlement")

@@ -13,9 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
+from offboarding.cli.client import workflow_id_for
 from offboarding.config import Settings
 from offboarding.models.status import OffboardingInput, OffboardingResult
-from offboarding.workflows.offboarding import ClientOffboarding, workflow_id_for
+from offboarding.workflows.offboarding import ClientOffboarding
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for
 
 

@@ -5,7 +5,6 @@ server's real UI during a real run. Screenshots go to the test's output director
 from __future__ import annotations
 
 import asyncio
-import io
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -15,7 +14,7 @@ from playwright.async_api import async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
 
 from devtools.scim import ScimServer
-from offboarding.cli.main import Cli
+from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models import search_attributes as sa
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
@@ -38,7 +37,7 @@ async def test_ops_find_the_offboarding_by_search_attribute_and_read_its_progres
 ) -> None:
     cf = client_file("termination", scim=scim)
     async with new_worker(dev_env.client, settings):
-        wid = await Cli(dev_env.client, settings.task_queue, io.StringIO(), False).start(cf)
+        wid = await OffboardingClient(dev_env.client, settings.task_queue).start(cf)
         await wait_until(dev_env.client.get_workflow_handle(wid),
                          waiting_for("settlement-approval"))
         query = f'{sa.CLIENT_ID.name}="{cf.client_id}"'

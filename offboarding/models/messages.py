@@ -23,7 +23,8 @@ MAX_ADJUSTMENTS = 50
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings become the CLI's help for each flag.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     by: Line
     """Who acts: an email for approvers, a name or email for ops."""
@@ -44,6 +45,7 @@ class Adjustment(BaseModel):
 
 class DisputeSettlement(Message):
     statement_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{12,64}$")]
+    """The statement version disputed (its SHA-256, or a prefix of at least 12 digits)."""
     reason: Text = Field(min_length=1)
     adjustments: list[Adjustment] = Field(default=[], max_length=MAX_ADJUSTMENTS)
 
@@ -101,12 +103,14 @@ class RetryStep(Message):
     """The cause of a problem was fixed outside (a token, a disk): try the step again."""
 
     problem: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
+    """The problem's key, as ``status`` shows it."""
 
 
 class SkipStep(Message):
     """Give up on a problem's step, recording why."""
 
     problem: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
+    """The problem's key, as ``status`` shows it."""
     reason: Text = Field(min_length=1)
 
 

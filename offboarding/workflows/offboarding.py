@@ -47,11 +47,6 @@ from offboarding.workflows.state import OffboardingState
 from offboarding.workflows.visibility import Visibility
 
 
-def workflow_id_for(client_id: str) -> str:
-    """Business-keyed: one offboarding per client at a time."""
-    return f"offboarding-{client_id}"
-
-
 @workflow.defn(name="ClientOffboarding")
 @handlers.declare_actions
 class ClientOffboarding:

@@ -1,0 +1,96 @@
+"""How the CLI shows things: rich tables for people, JSON for scripts (``--json``).
+
+User text (names, reasons, who) is escaped everywhere: ``[/]`` in a cancel reason is rich
+markup, and crashed every later ``status`` and ``watch`` (issue 10, row 8)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from offboarding.models.status import OffboardingStatus, Step
+
+
+class Renderer:
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self.console = Console(file=out, width=120, highlight=False)
+        # Progress goes to stderr, so --json output on stdout stays parseable.
+        self.progress = Console(stderr=True, highlight=False)
+
+    def emit(self, model: BaseModel | list[Any] | dict[str, Any],
+             human: Callable[[], object]) -> None:
+        if self.as_json:
+            data = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+            self.out.write(json.dumps(data, indent=2, default=str) + "\n")
+        else:
+            human()
+
+    def line(self, text: str) -> None:
+        self.out.write(text + "\n")
+
+    def status(self, st: OffboardingStatus) -> None:
+        c, e = self.console, escape
+        flags = [f for f, on in (("SHORT NOTICE", st.short_notice), ("OVERDUE", st.overdue)) if on]
+        c.print(f"[bold]{e(st.client_name)}[/bold] ({e(st.workflow_id)}), "
+                f"{st.reason.replace('_', ' ')}, contract end {st.contract_end}"
+                + (f"  [red]{' '.join(flags)}[/red]" if flags else ""))
+        c.print(f"stage: {e(str(st.stage))}   waiting for: {e(st.waiting_for or 'nothing')}"
+                + (f"   outcome: {st.outcome}" if st.outcome else ""))
+        table = Table("step", "state", "when", "who", "detail")
+        for s in st.steps:
+            table.add_row(e(s.title), s.state, s.at.strftime("%Y-%m-%d %H:%M") if s.at else "",
+                          e(s.by or ""), e(s.detail))
+        c.print(table)
+        tasks = Table("manual item", "done", "who", "note")
+        for t in st.tasks:
+            tasks.add_row(e(t.title), "yes" if t.done else "no", e(t.by or ""), e(t.note))
+        c.print(tasks)
+        if st.statements:
+            cur = st.statements[-1]
+            c.print(f"current statement: v{cur.version} {cur.short_hash}, balance "
+                    f"{cur.currency} {cur.balance} owed by {cur.owed_by}")
+        if st.data_packages:
+            pkg = st.data_packages[-1]
+            c.print(f"current data export: {e(pkg.location)} manifest {pkg.manifest_sha256}")
+        for p in st.problems:
+            if p.resolution is None:
+                c.print(f"[red]NEEDS OPS[/red] problem {e(p.key)} ({e(p.step)}) since "
+                        f"{p.since:%Y-%m-%d %H:%M}: {e(p.why)}")
+        for prop in st.proposals:
+            c.print(f"[yellow]awaiting a second ops person[/yellow] {e(prop.action)}: "
+                    f"{e(prop.key)} (proposed by {e(prop.by)})")
+        for i in st.ignored:
+            c.print(f"[yellow]ignored[/yellow] {e(i.action)} by {e(i.by or '?')}: {e(i.why)}")
+
+    def narrate(self, st: OffboardingStatus, changed: list[Step]) -> None:
+        """What ``watch`` prints each time steps change: one line (or JSON object) each."""
+        if self.as_json:
+            for s in changed:
+                self.out.write(json.dumps({"workflow_id": st.workflow_id, "stage": st.stage,
+                                           "waiting_for": st.waiting_for,
+                                           **s.model_dump(mode="json")}) + "\n")
+            self.out.flush()
+            return
+        for s in changed:
+            if s.state != "pending":
+                self.console.print(f"  {s.title:<34} {s.state:<9} {escape(s.detail)}")
+        if st.outcome:
+            self.console.print(f"[bold]{st.outcome}[/bold]: {len(st.emails)} emails sent")
+
+    def rows(self, rows: list[dict[str, Any]]) -> None:
+        t = Table("workflow", "status", "reason", "stage", "waiting for", "flags", "age (days)")
+        for r in rows:
+            flags = " ".join(f for f, on in (("OVERDUE", r["overdue"]),
+                                             ("short-notice", r["short_notice"])) if on)
+            t.add_row(r["workflow_id"], r["status"], r["reason"] or "", r["stage"] or "",
+                      r["waiting_for"] or "", flags, f"{r['age_days']}")
+        self.console.print(t)
+        self.line(f"{len(rows)} offboarding(s)")
