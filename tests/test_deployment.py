@@ -78,7 +78,8 @@ def test_the_image_copies_every_module_the_worker_imports() -> None:
     copied = set(re.findall(r"^COPY (.+) \./", dockerfile, re.M))
     copied_names = {Path(name).name for line in copied for name in line.split()}
     # What the worker and the CLI really import, from this repository.
-    probe = ("import sys, worker, starter, security.codec_server; "
+    probe = ("import sys, worker, starter, offboarding.worker, offboarding.cli.main, "
+             "offboarding.security.codec_server; "
              "print('\\n'.join(sorted({m.split('.')[0] for m in sys.modules})))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.split()
