@@ -124,3 +124,13 @@ def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) ->
         transfer_root=tmp_path / "transfer",
         archive_root=tmp_path / "archive",
     )
+
+
+FAST_TIER = ("unit", "replay")
+"""Folders whose tests start no server: ``make test-fast`` (``pytest -m unit``) runs them."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.parent.name in FAST_TIER:
+            item.add_marker(pytest.mark.unit)

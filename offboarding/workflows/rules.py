@@ -1,11 +1,8 @@
 """When each human action is accepted and what it does: one ``Rule`` per entry of
 ``models.messages.ACTIONS``. Pure (the time is passed in), so every action is tested
-against every stage without a server (tests/unit/test_rules.py).
-
-``validate`` only reads and raises ``Rejected`` with words for the sender; the
-workflow calls it from an update's validator (the update is refused and nothing is
-written to history) and before applying a signal (an invalid one is recorded as ignored).
-"""
+against every stage without a server (tests/unit/test_actions.py). ``validate`` only
+reads: a refused update leaves no trace in history, a refused signal is recorded as
+ignored."""
 
 from __future__ import annotations
 
@@ -142,8 +139,6 @@ def _open_problem(s: OffboardingState, key: str) -> Problem:
     return problem
 
 
-# ----- settlement ---------------------------------------------------------------------
-
 def _check_approve(s: OffboardingState, msg: ApproveSettlement | DisputeSettlement) -> None:
     _waiting(s, "approve-settlement", Wait.SETTLEMENT_APPROVAL)
     _approver(s, "finance", msg.by)
@@ -172,8 +167,6 @@ def _dispute(s: OffboardingState, msg: DisputeSettlement, now: datetime) -> str:
     s.pending.dispute = msg
     return f"statement {msg.statement_hash[:12]} disputed: {msg.reason}"
 
-
-# ----- data ---------------------------------------------------------------------------
 
 def _check_data_decision(s: OffboardingState, name: str, by: str) -> None:
     _waiting(s, name, Wait.DATA_VERIFICATION)
@@ -208,8 +201,6 @@ def _reject(s: OffboardingState, msg: RejectData, now: datetime) -> str:
     s.pending.rejected = msg
     return f"data rejected: {msg.reason}"
 
-
-# ----- ops' records -------------------------------------------------------------------
 
 def _check_task(s: OffboardingState, msg: CompleteTask) -> None:
     task = next((t for t in s.status.tasks if t.key == msg.task), None)
@@ -299,8 +290,6 @@ def _cancel(s: OffboardingState, msg: Cancel, now: datetime) -> str:
     s.pending.cancel = msg
     return f"cancel requested: {msg.reason}"
 
-
-# ----- problems -----------------------------------------------------------------------
 
 def _check_fix_contact(s: OffboardingState, msg: FixContact) -> None:
     current = s.address(getattr(s.client.contacts, msg.role).email)

@@ -39,9 +39,10 @@ from offboarding.models.messages import (
     VerifyData,
 )
 from offboarding.models.status import OffboardingResult, OffboardingStatus, Timings
+from tests.conftest import ROOT
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for
 
-HISTORIES = Path(__file__).parent / "histories"
+HISTORIES = ROOT / "tests" / "histories"
 DAY = timedelta(milliseconds=100)
 # People get long deadlines here, so a slow machine never makes a test's decision late;
 # tests that want a deadline to pass set a short one themselves.

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import yaml
-from temporalio.testing import WorkflowEnvironment
 
 from offboarding.cli.main import run_cli
 from offboarding.models.loading import InputError, load_client_file
@@ -145,22 +144,6 @@ def test_unparseable_and_oversized_files_are_refused(tmp_path: Path) -> None:
     huge.write_text("# " + "x" * 1_100_000)
     with pytest.raises(InputError, match="a client file may be at most 500000"):
         load_client_file(huge)
-
-
-async def test_start_refuses_a_wrong_file_before_anything_starts(
-    dev_env: WorkflowEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-) -> None:
-    data = _example()
-    data["client_id"] = "refused-client"
-    data["contract"]["notice_days"] = 5
-    path = _write(tmp_path, data)
-    code = await run_cli(["start", "--client-file", str(path)], client=dev_env.client)
-    assert code == 1
-    assert "contract.notice_days: Input should be greater than or equal to 14 (got 5)" in \
-        capsys.readouterr().err
-    found = [wf async for wf in dev_env.client.list_workflows(
-        'WorkflowId = "offboarding-refused-client"')]
-    assert found == []
 
 
 async def test_validate_checks_a_file_without_a_server(capsys: pytest.CaptureFixture[str]) -> None:

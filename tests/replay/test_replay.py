@@ -16,8 +16,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from offboarding.workflows.offboarding import ClientOffboarding
+from tests.conftest import ROOT
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HISTORIES = sorted((ROOT / "tests" / "histories").glob("*.json"))
 
 
 def test_histories_cover_every_scenario() -> None:
@@ -32,7 +33,7 @@ def test_histories_cover_every_scenario() -> None:
 def _upserts(name: str) -> list[dict[str, str]]:
     """The workflow's upserts, each as attribute -> encoded value (the SDK's own upsert of
     TemporalChangeVersion, made by workflow.patched, left out)."""
-    events = json.loads((Path(__file__).parent / "histories" / f"{name}.json").read_text())
+    events = json.loads((ROOT / "tests" / "histories" / f"{name}.json").read_text())
     upserts = [{k: v.get("data", "") for k, v in e["upsertWorkflowSearchAttributesEventAttributes"]
                 ["searchAttributes"]["indexedFields"].items() if k != "TemporalChangeVersion"}
                for e in events["events"]

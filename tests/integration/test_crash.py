@@ -45,7 +45,7 @@ from tests.helpers import (
     worker_env,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class DevServer:

@@ -39,7 +39,7 @@ from offboarding.temporal import connect
 from offboarding.workflows.offboarding import ClientOffboarding
 from tests.conftest import ROOT
 from tests.helpers import client_file, new_worker, status_of, wait_until, waiting_for, worker_env
-from tests.test_data_files import undeletable
+from tests.integration.test_data_files import undeletable
 
 FAST = Timings(day_length=timedelta(seconds=0.2), settlement_reminder_days=1000,
                settlement_escalation_days=1000, data_reminder_days=1000,

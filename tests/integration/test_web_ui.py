@@ -19,7 +19,7 @@ from offboarding.config import Settings
 from offboarding.models import search_attributes as sa
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]

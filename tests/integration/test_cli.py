@@ -23,6 +23,7 @@ from offboarding.cli.main import run_cli
 from offboarding.config import Settings
 from tests.conftest import ROOT
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
+from tests.unit.test_client_file import _example, _write
 
 
 @pytest.fixture
@@ -238,3 +239,19 @@ async def test_the_cli_exits_0_or_1_over_a_hundred_runs(
     wrong = [r for r in results if r[1] != r[2]]
     assert not wrong, wrong[:3]
     await cli(dev_env, "cancel", wid, "--by", "ops", "--reason", "test over")
+
+
+async def test_start_refuses_a_wrong_file_before_anything_starts(
+    dev_env: WorkflowEnvironment, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = _example()
+    data["client_id"] = "refused-client"
+    data["contract"]["notice_days"] = 5
+    path = _write(tmp_path, data)
+    code = await run_cli(["start", "--client-file", str(path)], client=dev_env.client)
+    assert code == 1
+    assert "contract.notice_days: Input should be greater than or equal to 14 (got 5)" in \
+        capsys.readouterr().err
+    found = [wf async for wf in dev_env.client.list_workflows(
+        'WorkflowId = "offboarding-refused-client"')]
+    assert found == []
