@@ -8,10 +8,7 @@ offboarding waiting on a person through visibility and sends the update at once.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -25,20 +22,17 @@ from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from bench.profiling import Sampler, cpu_seconds
 from bench.skeleton import Shape, SkeletonOffboarding, shape_of
-from devtools import mailcapture, temporal_server
-from devtools.procs import free_port, start_logged, stop, wait_for_port
+from devtools import mailcapture
+from devtools.examples import example_client
+from devtools.humans import NEEDS_STATUS, answer
+from devtools.procs import free_port, start_logged, stop
 from devtools.scim import ScimServer
+from devtools.stack import DevServer, worker_env
 from offboarding.cli.client import OffboardingClient
+from offboarding.config import ScimSystem, Settings
 from offboarding.models import search_attributes as sa
 from offboarding.models.client_file import ClientFile
-from offboarding.models.loading import load_client_file
-from offboarding.models.messages import (
-    ApproveSettlement,
-    MeetingHeld,
-    Message,
-    RecordFeedback,
-    VerifyData,
-)
+from offboarding.models.stages import Wait
 from offboarding.models.status import Timings
 from offboarding.temporal import connect, register_search_attributes
 
@@ -49,46 +43,39 @@ HUMAN_WAITS = ("meeting", "settlement-approval", "data-verification", "feedback"
 
 @dataclass
 class Stack:
-    """Every server the benchmark needs, on free ports, in a temporary directory."""
+    """Every server the benchmark needs, on free ports, in a temporary directory: the same
+    dev stack as make run and the tests (devtools/stack.py)."""
 
     dir: Path
-    address: str = ""
+    server: DevServer | None = None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    smtp_port: int = 0
     scim: ScimServer | None = None
     controller: Any = None
     capture: Any = None
     env: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def address(self) -> str:
+        assert self.server is not None
+        return self.server.address
+
     def start(self, task_queue: str) -> None:
-        cli = subprocess.run([str(ROOT / "scripts/ensure-temporal-cli.sh")], check=True,
-                             capture_output=True, text=True).stdout.strip()
-        port = free_port()
-        self.procs.append(subprocess.Popen(
-            [cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-             "--db-filename", str(self.dir / "temporal.db"), "--log-level", "error",
-             *temporal_server.dev_server_flags()],
-            stdout=(self.dir / "server.log").open("wb"), stderr=subprocess.STDOUT))
-        wait_for_port(port, self.procs[-1], timeout=60)
-        self.address = f"127.0.0.1:{port}"
-        self.smtp_port = free_port()
-        self.controller, self.capture = mailcapture.start("127.0.0.1", self.smtp_port)
+        self.server = DevServer(self.dir / "temporal.db", self.dir / "server.log").start()
+        assert self.server.proc is not None
+        self.procs.append(self.server.proc)
+        smtp_port = free_port()
+        self.controller, self.capture = mailcapture.start("127.0.0.1", smtp_port)
         self.scim = ScimServer(free_port(), ["crm", "wiki"], "bench-token",
                                log=self.dir / "scim.log")
-        self.env = {
-            **{k: v for k, v in os.environ.items()
-               if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))},
-            "TEMPORAL_ADDRESS": self.address, "OFFBOARDING_ENV_FILE": "/nonexistent",
-            "OFFBOARDING_TASK_QUEUE": task_queue, "OFFBOARDING_SMTP_HOST": "127.0.0.1",
-            "OFFBOARDING_SMTP_PORT": str(self.smtp_port), "OFFBOARDING_METRICS_ADDRESS": "",
-            "OFFBOARDING_LOG_FORMAT": "json",
-            "OFFBOARDING_SCIM_SYSTEMS": json.dumps(self.scim.settings_json()),
-            "OFFBOARDING_STATE_DIR": str(self.dir / "state"),
-            "OFFBOARDING_CLIENT_DATA_ROOT": str(self.dir / "client-data"),
-            "OFFBOARDING_DOCUMENTS_ROOT": str(ROOT / "examples/documents"),
-            "OFFBOARDING_TRANSFER_ROOT": str(self.dir / "transfer"),
-            "OFFBOARDING_ARCHIVE_ROOT": str(self.dir / "archive"),
-        }
+        settings = Settings(
+            _env_file=None, task_queue=task_queue, smtp_host="127.0.0.1", smtp_port=smtp_port,
+            metrics_address="", log_format="json",
+            scim_systems={k: ScimSystem.model_validate(v)
+                          for k, v in self.scim.settings_json().items()},
+            state_dir=self.dir / "state", client_data_root=self.dir / "client-data",
+            documents_root=ROOT / "examples/documents", transfer_root=self.dir / "transfer",
+            archive_root=self.dir / "archive")
+        self.env = worker_env(settings, self.address)
 
     def start_process(self, args: list[str], log: str, ready: str) -> subprocess.Popen[bytes]:
         proc = start_logged(args, self.dir / log, ready, env=self.env, cwd=ROOT)
@@ -105,52 +92,11 @@ class Stack:
 
 
 def client_files(n: int, stack: Stack, tag: str, prepare: bool = True) -> list[ClientFile]:
-    """N clients like the example, each with its own accounts and data (``prepare``)."""
-    base = load_client_file(ROOT / "examples/contract-end.yaml").model_dump(mode="json")
-    today = date.today()
-    files = []
-    assert stack.scim is not None
-    for i in range(n):
-        data = json.loads(json.dumps(base))
-        cid = f"bench-{tag}-{i:05d}"
-        data["client_id"] = cid
-        data["contract"]["end_date"] = (today + timedelta(days=32)).isoformat()
-        data["contract"]["renewal_offer"]["valid_until"] = None
-        data["follow_up_days"], data["retention_days"] = 1, 1
-        for system in data["systems"]:
-            system["users"] = [f"{u}-{cid}" for u in system["users"]]
-            for user in system["users"] if prepare else []:
-                stack.scim.add_user(system["system"], user)
-        for ds in data["data_sets"]:
-            target = stack.dir / "client-data" / cid / Path(ds["path"]).name
-            if prepare:
-                shutil.copytree(ROOT / "examples/client-data" / ds["path"], target)
-            ds["path"] = f"{cid}/{Path(ds['path']).name}"
-        files.append(ClientFile.model_validate(data))
-    return files
-
-
-async def decision(cli: OffboardingClient, wid: str,
-                   wait: str) -> tuple[str, Message, tuple[Any, ...]] | None:
-    """What a person answers to a wait, and a key that makes each answer happen once. Only
-    the settlement and the data package need the status: which version, which checksum."""
-    if wait == "meeting":
-        return "meeting-held", MeetingHeld(by="bench"), (wait,)
-    if wait == "feedback":
-        return "record-feedback", RecordFeedback(by="bench", nps=9), (wait,)
-    st = await cli.status(wid)
-    if wait not in (st.waiting_for or "").split(","):
-        return None
-    if wait == "settlement-approval":
-        stmt = st.statements[-1]
-        return ("approve-settlement", ApproveSettlement(
-            by="finance.lead@example.com", statement_hash=stmt.short_hash), (wait, stmt.version))
-    if wait == "data-verification":
-        pkg = st.data_packages[-1]
-        checksum = hashlib.sha256((Path(pkg.location) / "manifest.json").read_bytes()).hexdigest()
-        return ("verify-data", VerifyData(by="tom.becker@acme-analytics.example",
-                                          checksum=checksum), (wait, pkg.attempt))
-    return None
+    """N clients like the example, each with its own data and (``prepare``) accounts."""
+    end = date.today() + timedelta(days=32)
+    return [example_client(tag=f"bench-{tag}-{i:05d}", data_root=stack.dir / "client-data",
+                           end_date=end, scim=stack.scim if prepare else None,
+                           follow_up_days=1, retention_days=1) for i in range(n)]
 
 
 async def play_humans(cli: OffboardingClient, task_queue: str, n: int, progress: Any) -> None:
@@ -162,14 +108,16 @@ async def play_humans(cli: OffboardingClient, task_queue: str, n: int, progress:
     tasks: set[asyncio.Task[None]] = set()
     sem = asyncio.Semaphore(32)
 
-    async def answer(wid: str, wait: str) -> None:
+    async def answer_one(wid: str, wait: Wait) -> None:
         try:
             async with sem:
-                found = await decision(cli, wid, wait)
-                if found is None or (wid, *found[2]) in answered:
+                # Only the settlement and the data package need the status.
+                st = await cli.status(wid) if wait in NEEDS_STATUS else None
+                found = answer(wait, st, ops="bench")
+                if found is None or (wid, *found.once) in answered:
                     return
-                answered.add((wid, *found[2]))
-                await cli.send(wid, found[0], found[1])
+                answered.add((wid, *found.once))
+                await cli.send(wid, found.action, found.message)
         finally:
             busy.discard(wid)
 
@@ -182,10 +130,10 @@ async def play_humans(cli: OffboardingClient, task_queue: str, n: int, progress:
             if wf.id in busy:
                 continue
             waiting = wf.typed_search_attributes.get(sa.WAITING_FOR) or []
-            wait = next((w for w in waiting if w in HUMAN_WAITS), None)
+            wait = next((Wait(w) for w in waiting if w in HUMAN_WAITS), None)
             if wait is not None:
                 busy.add(wf.id)
-                task = asyncio.create_task(answer(wf.id, wait))
+                task = asyncio.create_task(answer_one(wf.id, wait))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         done = (await cli.client.count_workflows(

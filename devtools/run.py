@@ -15,7 +15,6 @@ TEMPORAL_CLI (an existing CLI binary).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -25,9 +24,11 @@ import threading
 import time
 from pathlib import Path
 
-from devtools import mailcapture, temporal_server
-from devtools.procs import stop, wait_for_port
+from devtools import mailcapture
+from devtools.procs import stop
 from devtools.scim import ScimServer
+from devtools.stack import DevServer, settings_env, temporal_cli
+from offboarding.config import ScimSystem, Settings
 from offboarding.models.loading import load_client_file
 from offboarding.security.codec import load_keys, new_key_file
 from offboarding.security.codec_server import make_server, serve_in_thread
@@ -73,8 +74,7 @@ def main() -> int:
         new_key_file(key_file)  # payloads are encrypted from the first offboarding on
     codec = load_keys(key_file, None, None)
     assert codec is not None
-    cli = subprocess.run([str(ROOT / "scripts/ensure-temporal-cli.sh")], check=True,
-                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    cli = temporal_cli()
     logs = data / "logs"
     logs.mkdir(exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
@@ -91,16 +91,14 @@ def main() -> int:
         codec_server = make_server(codec, "127.0.0.1", codec_port,
                                    ui_origin=f"http://localhost:{ui_port}", token=token)
         serve_in_thread(codec_server)
-        server = subprocess.Popen(
-            [cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(t_port),
-             "--ui-port", str(ui_port), "--db-filename", str(data / "temporal.db"),
-             "--log-level", "warn", "--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}/t/{token}",
-             *temporal_server.dev_server_flags()],
-            stdout=(logs / "temporal.log").open("ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+        dev = DevServer(data / "temporal.db", logs / "temporal.log", port=t_port,
+                        ui_port=ui_port, log_level="warn", cli=cli, extra=[
+                            "--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}/t/{token}"])
+        dev.start()
+        assert dev.proc is not None
+        server = dev.proc
         procs.append(server)
-        wait_for_port(t_port, server, timeout=60)
-        address = f"127.0.0.1:{t_port}"
+        address = dev.address
 
         async def register() -> None:
             await register_search_attributes(await connect(address, codec))
@@ -109,18 +107,15 @@ def main() -> int:
         smtp, _ = mailcapture.start("127.0.0.1", smtp_port, data / "mail")
         scim = ScimServer(scim_port, ["crm", "wiki"], scim_token, log=logs / "scim.log")
         seed_examples(scim, data)
+        settings = Settings(
+            _env_file=None, smtp_host="127.0.0.1", smtp_port=smtp_port,
+            scim_systems={k: ScimSystem.model_validate(v)
+                          for k, v in scim.settings_json().items()},
+            state_dir=data, client_data_root=data / "client-data",
+            documents_root=data / "documents", transfer_root=data / "transfer",
+            archive_root=data / "archive", metrics_address=metrics)
         env = {
-            **os.environ,
-            "TEMPORAL_ADDRESS": address,
-            "OFFBOARDING_SMTP_HOST": "127.0.0.1",
-            "OFFBOARDING_SMTP_PORT": str(smtp_port),
-            "OFFBOARDING_SCIM_SYSTEMS": json.dumps(scim.settings_json()),
-            "OFFBOARDING_STATE_DIR": str(data),
-            "OFFBOARDING_CLIENT_DATA_ROOT": str(data / "client-data"),
-            "OFFBOARDING_DOCUMENTS_ROOT": str(data / "documents"),
-            "OFFBOARDING_TRANSFER_ROOT": str(data / "transfer"),
-            "OFFBOARDING_ARCHIVE_ROOT": str(data / "archive"),
-            "OFFBOARDING_METRICS_ADDRESS": metrics,
+            **os.environ, "TEMPORAL_ADDRESS": address, **settings_env(settings),
             "OFFBOARDING_CODEC_KEY_FILE": str(key_file),
             # For the CLI in another terminal: it follows this server, whatever its port.
             "OFFBOARDING_TEMPORAL_ADDRESS": address,

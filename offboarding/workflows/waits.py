@@ -38,6 +38,20 @@ async def sleep_until(run: Run, when: datetime, summary: str, wake: Callable[[],
     run.check_interrupts()
 
 
+async def until_deadline(run: Run, what: Wait, step: str, days: float,
+                         detail: Callable[[datetime], str], summary: str,
+                         done: Callable[[], bool]) -> None:
+    """Wait for a person's answer that the offboarding can do without: after ``days`` it
+    goes on (the step is then skipped by the caller)."""
+    clock = run.clock
+    deadline = clock.now() + clock.days(days)
+    run.s.start_wait(what, clock.now(), deadline)
+    run.mark(step, "waiting", detail(deadline))
+    run.vis.publish()
+    await sleep_until(run, deadline, summary, done)
+    run.s.end_wait(what)
+
+
 async def until_date(run: Run, due: Callable[[], date], arm: Callable[[date], bool],
                      summary: Callable[[date], str]) -> None:
     """Sleep until the day ``due()`` returns; ``extend-notice`` moves that day, and the

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from devtools import mailcapture, temporal_server
+from devtools import mailcapture
 from devtools.mailcapture import MailCapture
-from devtools.procs import free_port, start_logged, stop, wait_for_port
+from devtools.procs import free_port, start_logged, stop
 from devtools.scim import ScimServer
+from devtools.stack import DevServer
 from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import (
@@ -46,36 +47,6 @@ from tests.helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class DevServer:
-    """A Temporal dev server process on a SQLite file, restartable on the same port."""
-
-    def __init__(self, cli: str, db: Path, log: Path) -> None:
-        self.cli, self.db, self.log = cli, db, log
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-             "--port", str(self.port), "--db-filename", str(self.db), "--log-level", "error",
-             *temporal_server.dev_server_flags()],
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        wait_for_port(self.port, self.proc, timeout=60)
-
-    def restart(self) -> None:
-        assert self.proc is not None
-        stop(self.proc)
-        self.start()
-
-    def close(self) -> None:
-        if self.proc is not None:
-            stop(self.proc)
 
 
 class WorkerProcess:
@@ -102,8 +73,7 @@ class WorkerProcess:
 
 @pytest.fixture
 def server(temporal_cli: str, tmp_path: Path) -> Iterator[DevServer]:
-    dev = DevServer(temporal_cli, tmp_path / "temporal.db", tmp_path / "server.log")
-    dev.start()
+    dev = DevServer(tmp_path / "temporal.db", tmp_path / "server.log", cli=temporal_cli).start()
     yield dev
     dev.close()
 

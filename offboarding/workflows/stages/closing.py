@@ -17,7 +17,7 @@ from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
 from offboarding.workflows.problems import until_done
 from offboarding.workflows.sending import RETRY_FOREVER
-from offboarding.workflows.waits import sleep_until
+from offboarding.workflows.waits import sleep_until, until_deadline
 
 # Workflow changes made behind workflow.patched(), oldest first. Remove a patch (keeping
 # its new path) only once no offboarding that started before it is still running.
@@ -46,13 +46,9 @@ async def feedback(run: Run) -> None:
     run.enter(Stage.FEEDBACK)
     await email(run, "feedback-survey", "feedback_survey", "feedback",
                 [run.client.contacts.primary.email])
-    deadline = clock.now() + clock.days(run.inp.timings.feedback_deadline_days)
-    s.start_wait(Wait.FEEDBACK, clock.now(), deadline)
-    run.mark("feedback", "waiting", f"survey sent; open until {clock.as_date(deadline)}")
-    run.vis.publish()
-    await sleep_until(run, deadline, "waiting for feedback",
-                      lambda: s.pending.feedback is not None)
-    s.end_wait(Wait.FEEDBACK)
+    await until_deadline(run, Wait.FEEDBACK, "feedback", run.inp.timings.feedback_deadline_days,
+                         lambda deadline: f"survey sent; open until {clock.as_date(deadline)}",
+                         "waiting for feedback", lambda: s.pending.feedback is not None)
     fb = s.status.feedback
     if fb is None:
         run.mark("feedback", "skipped", "no feedback by the deadline")

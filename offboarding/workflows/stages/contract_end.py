@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from offboarding.models.stages import Stage, Wait
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
-from offboarding.workflows.waits import sleep_until, until_date
+from offboarding.workflows.waits import until_date, until_deadline
 
 
 async def contract_end(run: Run) -> None:
@@ -75,13 +75,11 @@ async def _review_meeting(run: Run) -> None:
         dates = [(clock.today() + timedelta(days=d)).isoformat() for d in (2, 3, 5)]
         await email(run, "meeting-proposal", "meeting_proposal", "review-meeting",
                     [run.client.contacts.primary.email], extra={"dates": dates})
-        deadline = clock.now() + clock.days(run.inp.timings.meeting_deadline_days)
-        s.start_wait(Wait.MEETING, clock.now(), deadline)
-        run.mark("review-meeting", "waiting", "proposed " + ", ".join(dates))
-        run.vis.publish()
-        await sleep_until(run, deadline, "waiting for the review meeting",
-                          lambda: s.pending.meeting is not None)
-        s.end_wait(Wait.MEETING)
+        await until_deadline(run, Wait.MEETING, "review-meeting",
+                             run.inp.timings.meeting_deadline_days,
+                             lambda _: "proposed " + ", ".join(dates),
+                             "waiting for the review meeting",
+                             lambda: s.pending.meeting is not None)
     held = s.pending.meeting
     if held is None:
         run.mark("review-meeting", "skipped", "no meeting by the deadline")

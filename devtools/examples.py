@@ -1,0 +1,55 @@
+"""Client files made from the examples, for the demo, the tests and the benchmark: a new
+client id, dates relative to today, the example's data copied into the client's own
+folder (as the admission rules require) and, given a SCIM server, its accounts created
+there so they are really revoked."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from devtools.scim import ScimServer
+from offboarding.models.client_file import ClientFile
+from offboarding.models.loading import load_client_file
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def example_client(example: str = "contract-end", *, tag: str, data_root: Path,
+                   end_date: date | None = None, scim: ScimServer | None = None,
+                   tag_users: bool = True, **changes: Any) -> ClientFile:
+    """The example as client ``<example's id>-<tag>``; its accounts tagged too, unless
+    ``tag_users`` is False (the demo reuses the example's own accounts)."""
+    data = load_client_file(EXAMPLES / f"{example}.yaml").model_dump(mode="json")
+    client_id = data["client_id"] = f"{data['client_id']}-{tag}"
+    contract = data["contract"]
+    if end_date is not None:
+        contract["start_date"] = min(date.fromisoformat(contract["start_date"]),
+                                     end_date - timedelta(days=365)).isoformat()
+        contract["end_date"] = end_date.isoformat()
+        if contract.get("renewal_offer"):
+            contract["renewal_offer"]["valid_until"] = None
+    for data_set in data["data_sets"]:
+        data_set["path"] = _own_copy(data_root, client_id, data_set["path"])
+    for system in data["systems"]:
+        if tag_users:
+            system["users"] = [f"{u}-{tag}" for u in system["users"]]
+        if scim is not None:
+            for user in system["users"]:
+                scim.add_user(system["system"], user)
+    data.update(changes)
+    return ClientFile.model_validate(data)
+
+
+def _own_copy(data_root: Path, client_id: str, rel: str) -> str:
+    """The example data set at ``rel``, copied into ``client_id``'s own folder."""
+    own = PurePosixPath(client_id, *PurePosixPath(rel).parts[1:])
+    source, target = EXAMPLES / "client-data" / rel, data_root / own
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, target)
+    return str(own)
