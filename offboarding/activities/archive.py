@@ -11,8 +11,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from offboarding.activities.blocking import in_thread
-from offboarding.activities.email import TEMPLATES, sent_messages
-from offboarding.activities.stores import BundleExists, FileSystemStore, safe_key, sha256
+from offboarding.activities.email import TEMPLATES
+from offboarding.activities.outbox import Outbox
+from offboarding.activities.stores import (
+    BundleExists,
+    BundleStore,
+    FileSystemStore,
+    safe_key,
+    sha256,
+)
 from offboarding.config import Settings
 from offboarding.models.records import ArchiveReceipt
 from offboarding.models.status import OffboardingStatus
@@ -21,9 +28,11 @@ REPORT = "closure-report.html"
 
 
 class Archiver:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: BundleStore | None = None,
+                 outbox: Outbox | None = None) -> None:
         self.settings = settings
-        self.store = FileSystemStore(settings.archive_root)
+        self.store: BundleStore = store or FileSystemStore(settings.archive_root)
+        self.outbox = outbox or Outbox(settings.outbox_dir)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=True,
@@ -41,7 +50,7 @@ class Archiver:
         for st in record.statements:
             name = f"statements/statement-v{st.version}.json"
             files[name] = st.model_dump_json(indent=2).encode()
-        for name, raw in sent_messages(self.settings, record.workflow_id).items():
+        for name, raw in self.outbox.messages(record.workflow_id).items():
             files[f"emails/{name}"] = raw
         transfer = self.settings.transfer_root.resolve()
         for pkg in record.data_packages:

@@ -17,7 +17,13 @@ from temporalio.exceptions import ApplicationError
 
 from offboarding.activities import data_sets
 from offboarding.activities.blocking import in_thread
-from offboarding.activities.stores import BundleExists, FileSystemStore, safe_key, sha256
+from offboarding.activities.stores import (
+    BundleExists,
+    BundleStore,
+    FileSystemStore,
+    safe_key,
+    sha256,
+)
 from offboarding.config import Settings
 from offboarding.models.records import DataPackage, ExportRequest, PurgeRequest, PurgeResult
 
@@ -25,9 +31,9 @@ FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 class DataTransfer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, store: BundleStore | None = None) -> None:
         self.settings = settings
-        self.store = FileSystemStore(settings.transfer_root)
+        self.store: BundleStore = store or FileSystemStore(settings.transfer_root)
 
     def _key(self, client_id: str, workflow_id: str, attempt: int) -> str:
         return f"{safe_key(client_id)}/{safe_key(workflow_id)}/export-{attempt}"

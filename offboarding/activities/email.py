@@ -29,6 +29,7 @@ import jinja2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from offboarding.activities.outbox import Outbox
 from offboarding.activities.smtp_pool import SmtpPool
 from offboarding.activities.stores import safe_key
 from offboarding.config import Settings
@@ -36,7 +37,6 @@ from offboarding.models.records import Attachment, EmailReceipt, EmailRequest
 from offboarding.models.text import unprintable
 
 TEMPLATES = Path(__file__).parent / "templates"
-SENT = ".sent"  # an outbox entry: the receipt's JSON line, then the message as sent
 # compat32 with CRLF line endings: the policy the MIME classes below are built for.
 SMTP_WIRE = email.policy.compat32.clone(linesep="\r\n")
 
@@ -72,8 +72,9 @@ def _paragraphs(text: str) -> list[dict[str, Any]]:
 
 
 class Mailer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, outbox: Outbox | None = None) -> None:
         self.settings = settings
+        self.outbox = outbox or Outbox(settings.outbox_dir)
         self.pool = SmtpPool(settings)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -164,13 +165,9 @@ class Mailer:
         part.add_header("Content-Disposition", "attachment", filename=path.name)
         return part
 
-    def _outbox(self, req: EmailRequest) -> Path:
-        return self.settings.outbox_dir / safe_key(req.workflow_id) / f"{safe_key(req.key)}"
-
     @activity.defn(name="send_email")
     async def send_email(self, req: EmailRequest) -> EmailReceipt:
-        outbox = self._outbox(req)
-        receipt = _receipt(outbox)
+        receipt = self.outbox.receipt(req.workflow_id, req.key)
         if receipt is not None:
             activity.logger.info("message %s was already accepted; not sent again", receipt.key)
             return receipt.model_copy(update={"already_sent": True})
@@ -217,32 +214,6 @@ class Mailer:
             to=[r for r in [*self.recipients(req), *req.cc] if r not in refused],
             refused=refused, subject=subject_of(msg), sent_at=datetime.now(UTC),
         )
-        # One file, made visible by one rename: the receipt's JSON on the first line, then
-        # the message as sent (half the file creations of a receipt and an .eml apart).
-        outbox.parent.mkdir(parents=True, exist_ok=True)
-        tmp = outbox.with_suffix(".tmp")
-        tmp.write_bytes(receipt.model_dump_json().encode() + b"\n" + raw)
-        tmp.replace(outbox.with_suffix(SENT))
+        self.outbox.record(req.workflow_id, receipt, raw)
         return receipt
 
-
-def _receipt(outbox: Path) -> EmailReceipt | None:
-    sent = outbox.with_suffix(SENT)
-    if sent.exists():
-        with sent.open("rb") as f:
-            return EmailReceipt.model_validate_json(f.readline())
-    legacy = outbox.with_suffix(".json")  # written by workers before the .sent file
-    if legacy.exists():
-        return EmailReceipt.model_validate_json(legacy.read_bytes())
-    return None
-
-
-def sent_messages(settings: Settings, workflow_id: str) -> dict[str, bytes]:
-    """The raw messages the outbox holds for one offboarding, for the archive."""
-    folder = settings.outbox_dir / safe_key(workflow_id)
-    if not folder.is_dir():
-        return {}
-    found = {p.name: p.read_bytes() for p in folder.glob("*.eml")}  # older workers' outbox
-    for p in folder.glob(f"*{SENT}"):
-        found[f"{p.stem}.eml"] = p.read_bytes().partition(b"\n")[2]
-    return dict(sorted(found.items()))
