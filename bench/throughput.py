@@ -38,7 +38,8 @@ from offboarding.temporal import connect, register_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 STALL_SECONDS = 300  # with no completion for this long, the run is stuck: stop, say so
-HUMAN_WAITS = ("meeting", "settlement-approval", "data-verification", "feedback")
+HUMAN_WAITS = tuple(str(w) for w in (Wait.MEETING, Wait.SETTLEMENT_APPROVAL,
+                                      Wait.DATA_VERIFICATION, Wait.FEEDBACK))
 
 
 @dataclass

@@ -23,8 +23,9 @@ from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from offboarding.models import search_attributes as sa
+from offboarding.models.stages import Wait
 
-APPROVAL_KINDS = ("settlement-approval", "data-verification")
+APPROVAL_KINDS = (str(Wait.SETTLEMENT_APPROVAL), str(Wait.DATA_VERIFICATION))
 
 
 def prometheus_runtime(bind_address: str) -> Runtime:

@@ -54,7 +54,6 @@ TASKS: list[tuple[str, str, str]] = [
     ("end-of-service-terms-confirmed", "End-of-service terms confirmed", "contract-review"),
     ("handover-session-held", "Handover session held", "knowledge-transfer"),
 ]
-BEFORE_SETTLEMENT = ("contract-review", "notice", "notice-period", "review-meeting")
 MAX_STATEMENT_VERSIONS = 20
 """A dispute beyond this is refused: settle the rest outside and approve the last one."""
 MAX_IGNORED = 100
