@@ -64,7 +64,7 @@ async def wait_until(handle: WorkflowHandle[Any, Any],
 
 
 def waiting_for(what: str) -> Callable[[OffboardingStatus], bool]:
-    return lambda st: st.waiting_for is not None and what in st.waiting_for.split(",")
+    return lambda st: what in st.waits
 
 
 def worker_env(settings: Settings, address: str, metrics_port: int = 0) -> dict[str, str]:

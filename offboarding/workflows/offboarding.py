@@ -14,6 +14,11 @@ from collections.abc import Sequence
 from temporalio import workflow
 from temporalio.common import RawValue
 
+# Imported once for the worker, not again for every workflow run: only this module is
+# reloaded per run by the sandbox. The modules below are deterministic (no I/O, no clock
+# but workflow.now, no randomness, no mutable module state; tests/unit/test_layers.py
+# checks what they import), and re-executing them per run made the replay of a contract
+# end about a third slower.
 with workflow.unsafe.imports_passed_through():
     # Loaded lazily by pydantic's EmailStr; passed through so the sandbox doesn't reload them.
     import email_validator  # noqa: F401
@@ -27,24 +32,23 @@ with workflow.unsafe.imports_passed_through():
         OffboardingStatus,
         Outcome,
     )
-
-from offboarding.workflows import handlers
-from offboarding.workflows.clock import Clock
-from offboarding.workflows.context import Interrupted, Run, SwitchToTermination
-from offboarding.workflows.mail import email
-from offboarding.workflows.stages.access import access_revocation
-from offboarding.workflows.stages.closing import (
-    archive_and_farewell,
-    feedback,
-    keep_in_touch,
-    knowledge_transfer,
-)
-from offboarding.workflows.stages.contract_end import contract_end
-from offboarding.workflows.stages.data import data_transfer
-from offboarding.workflows.stages.settlement import settlement
-from offboarding.workflows.stages.termination import termination
-from offboarding.workflows.state import OffboardingState
-from offboarding.workflows.visibility import Visibility
+    from offboarding.workflows import handlers
+    from offboarding.workflows.clock import Clock
+    from offboarding.workflows.context import Interrupted, Run, SwitchToTermination
+    from offboarding.workflows.mail import email
+    from offboarding.workflows.stages.access import access_revocation
+    from offboarding.workflows.stages.closing import (
+        archive_and_farewell,
+        feedback,
+        keep_in_touch,
+        knowledge_transfer,
+    )
+    from offboarding.workflows.stages.contract_end import contract_end
+    from offboarding.workflows.stages.data import data_transfer
+    from offboarding.workflows.stages.settlement import settlement
+    from offboarding.workflows.stages.termination import termination
+    from offboarding.workflows.state import OffboardingState
+    from offboarding.workflows.visibility import Visibility
 
 
 @workflow.defn(name="ClientOffboarding")

@@ -91,7 +91,7 @@ async def test_in_a_termination_a_refused_settlement_mail_holds_up_the_settlemen
     async with new_worker(dev_env.client, settings):
         wid = await cli.start(cf)
         handle = dev_env.client.get_workflow_handle(wid)
-        st = await wait_until(handle, lambda s: set((s.waiting_for or "").split(",")) == {
+        st = await wait_until(handle, lambda s: set(s.waits) == {
             "settlement-approval", "data-verification"}, what="both branches waiting")
         assert st.stage == "data-transfer"  # the branch that moved the stage last
         mail.refuse.add(cf.contacts.billing.email)

@@ -91,3 +91,31 @@ def test_no_file_outside_the_tests_is_longer_than_one_reading() -> None:
             for p in (ROOT / folder).rglob("*.py")
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long
+
+
+WORKFLOW_MAY_IMPORT = ("__future__", "asyncio", "contextlib", "functools", "collections.abc",
+                       "dataclasses", "datetime", "typing", "enum", "temporalio",
+                       "offboarding.models", "offboarding.workflows", "offboarding.activities",
+                       "offboarding.security.codec", "email_validator", "idna")
+"""The workflow's modules are passed through the sandbox (imported once per worker, see
+workflows/offboarding.py), so the sandbox does not police them: this does. Activities are
+imported for their names only (``execute_activity_method``)."""
+
+
+CLOCKS = ("workflow", "clock", "run.clock", "self", "self.clock")
+"""Who may be asked the time in workflow code: Temporal's clock and the Clock built on it."""
+
+
+def test_the_workflow_modules_import_nothing_that_does_io_or_reads_a_clock() -> None:
+    wrong = []
+    for path in (PACKAGE / "workflows").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            wrong += [f"{path.name} imports {n}" for n in names
+                      if not any(n == ok or n.startswith(ok + ".") for ok in WORKFLOW_MAY_IMPORT)]
+            if isinstance(node, ast.Attribute) and node.attr in ("now", "today", "utcnow") \
+                    and ast.unparse(node.value) not in CLOCKS:
+                wrong.append(f"{path.name}:{node.lineno} reads a clock: {ast.unparse(node)}")
+    assert not wrong, "\n".join(wrong)
