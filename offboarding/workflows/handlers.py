@@ -76,13 +76,14 @@ def declare_actions(cls: W) -> W:
     """Add a signal, an update and its validator per action to a workflow class whose
     instances keep their ``Run`` in ``run_state``. Apply below ``@workflow.defn``."""
     for name, action in ACTIONS.items():
-        attr = name.replace("-", "_")
-        for suffix, fn in _handlers(cls, name, action.model).items():
-            setattr(cls, attr + suffix, fn)
+        for attr, fn in _handlers(cls, name, action.model).items():
+            setattr(cls, attr, fn)
     return cls
 
 
 def _handlers(cls: type, name: str, model: type[Message]) -> dict[str, Any]:
+    """The three methods of one action, by attribute name (approve_settlement_signal,
+    approve_settlement, approve_settlement_validator); Temporal knows them by ``name``."""
     def on_signal(self: HasRun, raw: RawValue) -> None:
         receive_signal(self.run_state, name, raw)
 
@@ -103,8 +104,8 @@ def _handlers(cls: type, name: str, model: type[Message]) -> dict[str, Any]:
     on_signal.__annotations__ = {"raw": RawValue, "return": None}
     update: Callable[..., Any] = workflow.update(name=name)(on_update)
     update.validator(validator)  # type: ignore[attr-defined]
-    return {"_signal": workflow.signal(name=name)(on_signal), "": update,
-            "_validator": validator}
+    return {on_signal.__name__: workflow.signal(name=name)(on_signal), attr: update,
+            validator.__name__: validator}
 
 
 def _short(err: Exception) -> str:
