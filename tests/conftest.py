@@ -19,13 +19,13 @@ import pytest
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from devtools import mailcapture, temporal_server
+from devtools import mailcapture
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
 from devtools.scim import ScimServer
+from devtools.stack import DevServer
 from offboarding.config import ScimSystem, Settings
-from offboarding.models import search_attributes as sa
-from offboarding.temporal import register_search_attributes
+from offboarding.temporal import connect, register_search_attributes
 from tests.helpers import CLIENT_DATA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,15 +72,17 @@ def dev_ui_port() -> int:
 
 
 @pytest.fixture(scope="session")
-async def dev_env(temporal_cli: str, dev_ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli, data_converter=pydantic_data_converter,
-        search_attributes=sa.ALL, ui=True, ui_port=dev_ui_port,
-        dev_server_startup_timeout=timedelta(seconds=60),
-        dev_server_extra_args=temporal_server.dynamic_config_flags(),
-    )
-    async with env:
-        yield env
+async def dev_env(temporal_cli: str, dev_ui_port: int,
+                  tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+    """The dev server as make run and the benchmark start it (devtools/stack.py), with its
+    Web UI for the browser test."""
+    folder = tmp_path_factory.mktemp("dev-server")
+    server = DevServer(folder / "temporal.db", folder / "server.log", ui_port=dev_ui_port,
+                       cli=temporal_cli).start()
+    try:
+        yield WorkflowEnvironment.from_client(await connect(server.address))
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")
