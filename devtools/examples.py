@@ -5,6 +5,8 @@ there so they are really revoked."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import shutil
 from datetime import date, timedelta
 from pathlib import Path, PurePosixPath
@@ -22,7 +24,7 @@ def example_client(example: str = "contract-end", *, tag: str, data_root: Path,
                    tag_users: bool = True, **changes: Any) -> ClientFile:
     """The example as client ``<example's id>-<tag>``; its accounts tagged too, unless
     ``tag_users`` is False (the demo reuses the example's own accounts)."""
-    data = load_client_file(EXAMPLES / f"{example}.yaml").model_dump(mode="json")
+    data = copy.deepcopy(_example(example))
     client_id = data["client_id"] = f"{data['client_id']}-{tag}"
     contract = data["contract"]
     if end_date is not None:
@@ -41,6 +43,12 @@ def example_client(example: str = "contract-end", *, tag: str, data_root: Path,
                 scim.add_user(system["system"], user)
     data.update(changes)
     return ClientFile.model_validate(data)
+
+
+@functools.cache
+def _example(example: str) -> dict[str, Any]:
+    """Read and validated once: the benchmark makes a thousand clients from it."""
+    return load_client_file(EXAMPLES / f"{example}.yaml").model_dump(mode="json")
 
 
 def _own_copy(data_root: Path, client_id: str, rel: str) -> str:

@@ -22,7 +22,6 @@ from offboarding.models.client_file import ClientFile
 from offboarding.models.status import OffboardingStatus
 from offboarding.workflows.offboarding import ClientOffboarding
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CLIENT_DATA = Path(tempfile.mkdtemp(prefix="offboarding-client-data-"))
 """The client data root of every test: each test client's data sets are copies of the
 example's, in the client's own folder (named by its client id), as the rules require."""

@@ -17,10 +17,9 @@ SKIPPED = ("notice", "notice-period", "review-meeting", "feedback")
 
 async def termination(run: Run) -> None:
     s, clock = run.s, run.clock
-    t = s.pending.terminate
-    termination = run.client.termination
-    effective = (t.effective_date if t else
-                 termination.effective_date if termination else None)
+    ordered, planned = s.pending.terminate, run.client.termination
+    effective = (ordered.effective_date if ordered else
+                 planned.effective_date if planned else None)
     s.status.effective_date = effective
     now = clock.now()
     for key in SKIPPED:
