@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offboarding.models.status import Timings
 from offboarding.security.codec import EncryptionCodec, load_keys
+from offboarding.security.links import LinkKeys, load_link_keys
 
 TASK_QUEUE = "client-offboarding"
 """The one task queue: the worker polls it, the CLI starts offboardings on it."""
@@ -47,6 +49,24 @@ class Settings(BaseSettings):
     require_second_ops: bool = True
     """Redirecting a contact and skipping access revocation need two different ops people
     (two --by). Turn off only where one person acting alone is acceptable."""
+
+    require_links: bool = False
+    """Approver decisions (approve, dispute, verify, reject) are accepted only through the
+    approver's own emailed link, not the CLI or a signal. Fixed per offboarding at start."""
+    portal_url: HttpUrl = HttpUrl("http://127.0.0.1:8090")
+    """The approvals portal as approvers reach it (behind a proxy: the public URL); the
+    links in mail start with it."""
+    portal_address: str = "127.0.0.1:8090"
+    """Where the portal listens (host:port)."""
+    link_key_file: Path | None = None
+    """Ed25519 keys that sign approval links: {"active": "l1", "keys": {"l1": "<base64 of
+    32 bytes>"}}. Without keys, mail asks approvers to answer through ops."""
+    link_keys: SecretStr | None = None
+    """Or the keys as JSON in the environment: {"l1": "<base64 of 32 bytes>"} ..."""
+    link_active_key: str | None = None
+    """... and the id of the key new links are signed with."""
+    link_validity_days: float = Field(default=14, gt=0, le=90)
+    """How long a link can be used; every reminder carries a fresh one."""
 
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=1025, ge=1, le=65535)
@@ -103,6 +123,16 @@ class Settings(BaseSettings):
                          self.codec_active_key)
 
 
+    def links(self) -> LinkKeys | None:
+        """The approval-link keys, or None when none are configured."""
+        return load_link_keys(self.link_key_file,
+                              self.link_keys.get_secret_value() if self.link_keys else None,
+                              self.link_active_key)
+
+    def portal_link(self, workflow_id: str, token: str) -> str:
+        return f"{str(self.portal_url).rstrip('/')}/o/{quote(workflow_id, safe='')}/{token}"
+
+
 class SettingsError(Exception):
     """Raised with one line per bad environment variable, naming it and its value."""
 
@@ -118,6 +148,7 @@ def load_settings() -> Settings:
         for e in err.errors():
             field = ".".join(str(p) for p in e["loc"])
             var = "OFFBOARDING_" + str(e["loc"][0]).upper() if e["loc"] else "OFFBOARDING_*"
-            shown = "<hidden>" if "password" in field or "token" in field else repr(e["input"])
+            secret = any(w in field for w in ("password", "token", "keys"))
+            shown = "<hidden>" if secret else repr(e["input"])
             lines.append(f"{var} ({field}) = {shown}: {e['msg']}")
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -13,7 +13,7 @@ import email.utils
 import functools
 import mimetypes
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email import encoders
 from email.header import Header, decode_header, make_header
@@ -76,6 +76,7 @@ class Mailer:
         self.settings = settings
         self.outbox = outbox or Outbox(settings.outbox_dir)
         self.pool = SmtpPool(settings)
+        self.links = settings.links()
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=jinja2.select_autoescape(["html"]),
@@ -94,8 +95,12 @@ class Mailer:
         return [*req.to, *([self.settings.ops_email] if req.to_ops else [])]
 
     def render(self, req: EmailRequest) -> Message:
-        """The message, or a permanent error (type MessageUnbuildable) when it cannot be
-        built: retrying would fail the same way forever, so ops must see it."""
+        return self.compose(req)[0]
+
+    def compose(self, req: EmailRequest) -> tuple[Message, dict[str, Any]]:
+        """The message and its link (if it carries one), or a permanent error (type
+        MessageUnbuildable) when it cannot be built: retrying would fail the same way
+        forever, so ops must see it."""
         try:
             return self._render(req)
         except ApplicationError:
@@ -104,11 +109,31 @@ class Mailer:
             raise ApplicationError(f"message {req.key} cannot be built: {err}",
                                    type="MessageUnbuildable", non_retryable=True) from None
 
-    def _render(self, req: EmailRequest) -> Message:
+    def _link(self, req: EmailRequest) -> dict[str, Any]:
+        """The recipient's own approval link for the template (``link_url`` None when no
+        link keys are configured: the template then says how to answer through ops)."""
+        if req.link is None:
+            return {}
+        if len(req.to) != 1 or req.cc or req.to_ops:
+            raise ApplicationError(f"message {req.key} carries a personal link and must "
+                                   "have exactly one recipient", type="MessageUnbuildable",
+                                   non_retryable=True)
+        if self.links is None:
+            return {"link_url": None, "link_expires": None, "link_keys": {}}
+        valid = timedelta(days=self.settings.link_validity_days)
+        now = datetime.now(UTC)
+        token = self.links.mint(req.workflow_id, req.link.family, req.link.document,
+                                req.to[0], now, valid)
+        return {"link_url": self.settings.portal_link(req.workflow_id, token),
+                "link_expires": now + valid, "link_keys": self.links.active_public()}
+
+    def _render(self, req: EmailRequest) -> tuple[Message, dict[str, Any]]:
         """Built with the ``compat32`` MIME classes: the email benchmark showed the modern
         ``EmailMessage`` API spending most of a send parsing and re-folding its own
         headers, several times slower for the same bytes on the wire."""
-        text = self.env.get_template(f"{req.template}.txt").render(**req.context)
+        link = self._link(req)
+        text = self.env.get_template(f"{req.template}.txt").render(
+            **req.context, **{k: v for k, v in link.items() if k != "link_keys"})
         first, _, body = text.partition("\n")
         if not first.startswith("Subject: "):
             raise ApplicationError(
@@ -144,7 +169,7 @@ class Mailer:
         msg["Date"] = email.utils.formatdate(usegmt=True)
         msg["Message-ID"] = self.message_id(req.workflow_id, req.key)
         msg["X-Offboarding-Workflow"] = req.workflow_id
-        return msg
+        return msg, link
 
     def _attachment(self, att: Attachment) -> MIMEBase:
         root = (
@@ -171,7 +196,7 @@ class Mailer:
         if receipt is not None:
             activity.logger.info("message %s was already accepted; not sent again", receipt.key)
             return receipt.model_copy(update={"already_sent": True})
-        msg = self.render(req)
+        msg, link = self.compose(req)
         raw = msg.as_bytes(policy=SMTP_WIRE)  # flattened once: sent and kept alike
         s = self.settings
         meter = activity.metric_meter()
@@ -213,6 +238,7 @@ class Mailer:
             key=req.key, message_id=str(msg["Message-ID"]),
             to=[r for r in [*self.recipients(req), *req.cc] if r not in refused],
             refused=refused, subject=subject_of(msg), sent_at=datetime.now(UTC),
+            link_keys=link.get("link_keys", {}), link_expires=link.get("link_expires"),
         )
         self.outbox.record(req.workflow_id, receipt, raw)
         return receipt

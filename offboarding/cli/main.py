@@ -27,7 +27,7 @@ from offboarding.cli.render import Renderer
 from offboarding.config import Settings, SettingsError, load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError, load_client_file, load_model
-from offboarding.models.messages import ACTIONS, Action, Adjustment, Message
+from offboarding.models.messages import ACTIONS, LINK_FIELD, Action, Adjustment, Message
 from offboarding.models.stages import Stage, Wait
 from offboarding.security.codec import CodecKeyError
 from offboarding.temporal import DEFAULT_ADDRESS, connect, register_search_attributes
@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         a = verb(name, help=action.help)
         a.add_argument("workflow_id")
         for field, info in action.model.model_fields.items():
+            if field == LINK_FIELD:
+                continue
             flag = action.flags.get(field, "--" + field.replace("_", "-"))
             options = {"metavar": flag[2:].upper().replace("-", "_"), **_flag_options(info)}
             if "choices" in options:

@@ -30,7 +30,21 @@ class Message(BaseModel):
     """Who acts: an email for approvers, a name or email for ops."""
 
 
-class ApproveSettlement(Message):
+Via = Literal["cli", "link", "signal"]
+"""How a decision arrived: an update without a link (the CLI, or any Temporal client),
+an update carrying the approver's verified link (the approvals portal), or a signal."""
+LINK_FIELD = "link"
+"""Set by the portal only; the CLI offers no flag for it."""
+
+
+class ApproverDecision(Message):
+    """A decision that belongs to an approver, who may make it through their emailed link."""
+
+    link: str | None = Field(default=None, max_length=1024)
+    """The approver's signed link token (the portal puts it here; the workflow checks it)."""
+
+
+class ApproveSettlement(ApproverDecision):
     statement_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{12,64}$")]
     """The statement version approved (its SHA-256, or a prefix of at least 12 digits)."""
 
@@ -43,19 +57,19 @@ class Adjustment(BaseModel):
     """Positive adds to what the client owes; negative reduces it."""
 
 
-class DisputeSettlement(Message):
+class DisputeSettlement(ApproverDecision):
     statement_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{12,64}$")]
     """The statement version disputed (its SHA-256, or a prefix of at least 12 digits)."""
     reason: Text = Field(min_length=1)
     adjustments: list[Adjustment] = Field(default=[], max_length=MAX_ADJUSTMENTS)
 
 
-class VerifyData(Message):
+class VerifyData(ApproverDecision):
     checksum: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     """The SHA-256 of the manifest the steward computed on their side."""
 
 
-class RejectData(Message):
+class RejectData(ApproverDecision):
     reason: Text = Field(min_length=1)
 
 
@@ -125,15 +139,20 @@ class Action:
     """One line for the CLI: who acts and what it does."""
     flags: Mapping[str, str] = field(default_factory=dict)
     """CLI flags whose name differs from the field's."""
+    family: Literal["settlement", "data"] | None = None
+    """For approver decisions: which link family may carry it."""
 
 
 ACTIONS: dict[str, Action] = {
     "approve-settlement": Action(ApproveSettlement, "finance: approve the current statement",
-                                 {"statement_hash": "--statement"}),
+                                 {"statement_hash": "--statement"}, "settlement"),
     "dispute-settlement": Action(DisputeSettlement, "finance: dispute it, with adjustments",
-                                 {"statement_hash": "--statement", "adjustments": "--adjust"}),
-    "verify-data": Action(VerifyData, "data steward: confirm the manifest checksum"),
-    "reject-data": Action(RejectData, "data steward: reject the export (it is redone)"),
+                                 {"statement_hash": "--statement", "adjustments": "--adjust"},
+                                 "settlement"),
+    "verify-data": Action(VerifyData, "data steward: confirm the manifest checksum",
+                          family="data"),
+    "reject-data": Action(RejectData, "data steward: reject the export (it is redone)",
+                          family="data"),
     "complete-task": Action(CompleteTask, "ops: tick a manual checklist item"),
     "meeting-held": Action(MeetingHeld, "ops: record the final review meeting"),
     "record-feedback": Action(RecordFeedback, "ops: record the client's NPS / CSAT"),

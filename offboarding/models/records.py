@@ -14,6 +14,15 @@ class Attachment(BaseModel):
     path: str
 
 
+class LinkRequest(BaseModel):
+    """Put the recipient's own approval link in the message (it has one recipient): the
+    mailer signs it, so the key never enters a workflow."""
+
+    family: Literal["settlement", "data"]
+    document: str
+    """The statement's hash or the export manifest's SHA-256."""
+
+
 class EmailRequest(BaseModel):
     workflow_id: str
     key: str
@@ -26,6 +35,7 @@ class EmailRequest(BaseModel):
     """Also send to the ops address from the worker's settings (alerts)."""
     context: dict[str, Any] = {}
     attachments: list[Attachment] = []
+    link: LinkRequest | None = None
 
 
 class EmailReceipt(BaseModel):
@@ -37,6 +47,10 @@ class EmailReceipt(BaseModel):
     already_sent: bool = False
     refused: list[str] = []
     """Recipients the server refused while it accepted the message for the others."""
+    link_keys: dict[str, str] = {}
+    """The public key (by id) that signed the link in this message: how the workflow
+    learns which keys to check approvers' links with. Public, so history may hold it."""
+    link_expires: datetime | None = None
 
 
 class DataPackage(BaseModel):

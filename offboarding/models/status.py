@@ -43,6 +43,10 @@ class Decision(BaseModel):
     detail: str
     proposed_by: str | None = None
     """For actions two ops people must agree on: who proposed it (``by`` confirmed it)."""
+    via: Literal["cli", "link", "signal"] | None = None
+    """How it arrived (None in offboardings recorded before channels were)."""
+    about: str | None = None
+    """For approver decisions: the statement hash or manifest checksum decided on."""
 
 
 class Proposal(BaseModel):
@@ -148,6 +152,8 @@ class OffboardingInput(BaseModel):
     second_ops: bool = True
     """Redirecting a contact and skipping access revocation need a second ops person's
     confirmation (OFFBOARDING_REQUIRE_SECOND_OPS). Fixed at start, like the timings."""
+    require_links: bool = False
+    """Approver decisions only through the approver's own link (OFFBOARDING_REQUIRE_LINKS)."""
 
 
 class OffboardingResult(BaseModel):

@@ -15,10 +15,10 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from offboarding.models.messages import ACTIONS, Ack, Message
+    from offboarding.models.messages import ACTIONS, Ack, Message, Via
     from offboarding.security.codec import UNDECODABLE, UNDECODABLE_REASON
 
-from offboarding.workflows import rules
+from offboarding.workflows import authority, rules
 from offboarding.workflows.context import Run
 
 W = TypeVar("W", bound=type)
@@ -44,23 +44,27 @@ def receive_signal(run: Run, name: str, raw: RawValue) -> None:
         run.vis.publish()
         return
     try:
-        rules.validate(s, name, msg)
+        rules.validate(s, name, msg, "signal", now)
     except rules.Rejected as err:
         s.ignore(now, name, msg.by, str(err))
         run.vis.publish()
         return
-    receive_update(run, name, msg)
+    _accept(run, name, msg, "signal")
 
 
 def validate_update(run: Run, name: str, msg: Message) -> None:
     try:
-        rules.validate(run.s, name, msg)
+        rules.validate(run.s, name, msg, authority.channel(msg, signal=False), run.clock.now())
     except rules.Rejected as err:
         raise ApplicationError(str(err), type="Rejected", non_retryable=True) from None
 
 
 def receive_update(run: Run, name: str, msg: Message) -> Ack:
-    detail = rules.apply(run.s, name, msg, run.clock.now())
+    return _accept(run, name, msg, authority.channel(msg, signal=False))
+
+
+def _accept(run: Run, name: str, msg: Message, via: Via) -> Ack:
+    detail = rules.apply(run.s, name, msg, run.clock.now(), via)
     run.vis.publish()
     return Ack(stage=run.s.status.stage, detail=detail)
 

@@ -10,7 +10,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from offboarding.models.records import Attachment
+    from offboarding.models.records import Attachment, LinkRequest
 
 from offboarding.workflows.context import Run
 from offboarding.workflows.problems import until_done
@@ -19,16 +19,17 @@ from offboarding.workflows.sending import base_context, send
 
 async def email(run: Run, key: str, template: str, step: str, to: list[str], *,
                 cc: list[str] | None = None, extra: dict[str, Any] | None = None,
-                attachments: list[Attachment] | None = None) -> None:
+                attachments: list[Attachment] | None = None,
+                link: LinkRequest | None = None) -> None:
     """``key`` makes the Message-ID and the outbox record (exactly-once): never rename one."""
     context = base_context(run, extra)
     receipt = await until_done(run, f"mail-{key}", step, lambda: send(
-        run, key, template, to, cc=cc, context=context, attachments=attachments))
+        run, key, template, to, cc=cc, context=context, attachments=attachments, link=link))
     s = run.s
     if receipt is None:
         s.ignore(run.clock.now(), f"email {key}", None, "skipped by ops")
         return
-    s.status.emails.append(receipt)
+    s.add_email(receipt)
     if receipt.refused:
         s.ignore(run.clock.now(), f"email {key}", None,
                  "not delivered to " + ", ".join(receipt.refused))

@@ -57,7 +57,7 @@ class ClientOffboarding:
     @workflow.init
     def __init__(self, inp: OffboardingInput) -> None:
         state = OffboardingState(workflow.info().workflow_id, inp.client,
-                                 second_ops=inp.second_ops)
+                                 second_ops=inp.second_ops, require_links=inp.require_links)
         self.run_state = Run(inp=inp, s=state, clock=Clock(workflow.now, inp.timings.day_length),
                              vis=Visibility(state))
 

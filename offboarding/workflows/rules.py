@@ -1,8 +1,7 @@
 """When each human action is accepted and what it does: one ``Rule`` per entry of
-``models.messages.ACTIONS``. Pure (the time is passed in), so every action is tested
-against every stage without a server (tests/unit/test_actions.py). ``validate`` only
-reads: a refused update leaves no trace in history, a refused signal is recorded as
-ignored."""
+``models.messages.ACTIONS``. Pure (the time is passed in), so every action is tested against
+every stage without a server (tests/unit/test_actions.py). ``validate`` only reads: a
+refused update leaves no trace in history, a refused signal is recorded as ignored."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from offboarding.models.messages import (
+    ACTIONS,
     ApproveSettlement,
     Cancel,
     CompleteTask,
@@ -27,9 +27,11 @@ from offboarding.models.messages import (
     SkipStep,
     TerminateEarly,
     VerifyData,
+    Via,
 )
 from offboarding.models.stages import Stage, Wait
 from offboarding.models.status import Feedback, Problem, Proposal
+from offboarding.workflows import authority
 from offboarding.workflows.state import MAX_STATEMENT_VERSIONS, OffboardingState
 
 M = TypeVar("M", bound=Message)
@@ -51,58 +53,32 @@ class Rule(Generic[M]):
     """Records the accepted message; returns what happened, for the sender."""
 
 
-def validate(s: OffboardingState, name: str, msg: Message) -> None:
+def validate(s: OffboardingState, name: str, msg: Message, via: Via, now: datetime) -> None:
     if s.status.outcome is not None:
         raise Rejected(f"the offboarding has already ended ({s.status.outcome})")
+    if why := authority.refusal(s, name, msg, via, now):
+        raise Rejected(why)
     RULES[name].check(s, msg)
 
 
-def apply(s: OffboardingState, name: str, msg: Message, now: datetime) -> str:
+def apply(s: OffboardingState, name: str, msg: Message, now: datetime, via: Via) -> str:
     """Record an accepted message. An action that needs a second person is only proposed
     until a different one sends it too."""
-    key = proposal_key(s, msg)
-    proposed = _proposal(s, key) if key else None
+    key = authority.proposal_key(s, msg)
+    proposed = authority.proposal(s, key) if key else None
     if key is not None and proposed is None:
         detail = (f"{name} proposed by {msg.by}; a second ops person must confirm it by "
                   "sending the same command with their own --by")
         s.status.proposals.append(Proposal(key=key, action=name, by=msg.by, at=now,
                                            detail=detail))
-        s.decide(now, f"{name} (proposed)", msg.by, detail)
+        s.decide(now, f"{name} (proposed)", msg.by, detail, via=via)
         return detail
     if proposed is not None:
         s.status.proposals.remove(proposed)
+    about = authority.document(s, ACTIONS[name].family)
     detail = RULES[name].effect(s, msg, now)
-    s.decide(now, name, msg.by, detail, proposed.by if proposed else None)
+    s.decide(now, name, msg.by, detail, proposed.by if proposed else None, via, about)
     return detail
-
-
-# ----- actions two ops people must agree on -------------------------------------------
-
-def proposal_key(s: OffboardingState, msg: Message) -> str | None:
-    """What identifies an action that needs a second person, or None if it does not:
-    redirecting a contact (where the client's mail goes) and skipping access revocation
-    (accounts left open). Anyone with namespace access can type any ``--by``, so one
-    person alone must not be able to do either."""
-    if not s.second_ops:
-        return None
-    match msg:
-        case FixContact():
-            return f"fix-contact {msg.role} {msg.email.lower()}"
-        case SkipStep() if msg.problem.startswith("access-"):
-            return f"skip-step {msg.problem}"
-    return None
-
-
-def _proposal(s: OffboardingState, key: str) -> Proposal | None:
-    return next((p for p in s.status.proposals if p.key == key), None)
-
-
-def _second_person(s: OffboardingState, msg: Message) -> None:
-    key = proposal_key(s, msg)
-    proposal = _proposal(s, key) if key else None
-    if proposal is not None and proposal.by.casefold() == msg.by.casefold():
-        raise Rejected(f"{proposal.by} proposed this already; a second ops person (a "
-                       "different --by) must confirm it")
 
 
 # ----- shared conditions --------------------------------------------------------------
@@ -295,7 +271,8 @@ def _check_fix_contact(s: OffboardingState, msg: FixContact) -> None:
     current = s.address(getattr(s.client.contacts, msg.role).email)
     if current.lower() == msg.email.lower():
         raise Rejected(f"{msg.role} already uses {msg.email}")
-    _second_person(s, msg)
+    if why := authority.second_person(s, msg):
+        raise Rejected(why)
 
 
 def _fix_contact(s: OffboardingState, msg: FixContact, now: datetime) -> str:
@@ -320,7 +297,8 @@ def _retry(s: OffboardingState, msg: RetryStep, now: datetime) -> str:
 
 def _check_skip(s: OffboardingState, msg: SkipStep) -> None:
     _open_problem(s, msg.problem)
-    _second_person(s, msg)
+    if why := authority.second_person(s, msg):
+        raise Rejected(why)
 
 
 def _skip(s: OffboardingState, msg: SkipStep, now: datetime) -> str:

@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from offboarding.activities.email import Mailer
-    from offboarding.models.records import Attachment, EmailReceipt, EmailRequest
+    from offboarding.models.records import Attachment, EmailReceipt, EmailRequest, LinkRequest
 
 from offboarding.workflows.context import Run
 
@@ -46,14 +46,14 @@ def base_context(run: Run, extra: dict[str, Any] | None) -> dict[str, Any]:
 
 def send(run: Run, key: str, template: str, to: list[str], *, cc: list[str] | None = None,
          context: dict[str, Any], attachments: list[Attachment] | None = None,
-         to_ops: bool = False) -> Awaitable[EmailReceipt]:
+         to_ops: bool = False, link: LinkRequest | None = None) -> Awaitable[EmailReceipt]:
     """One try of one message. Addresses are read now, so a fix-contact applies to the
     next try."""
     s = run.s
     req = EmailRequest(
         workflow_id=run.workflow_id, key=key, template=template,
         to=[s.address(a) for a in to], cc=[s.address(a) for a in cc or []],
-        to_ops=to_ops, context=context, attachments=attachments or [])
+        to_ops=to_ops, context=context, attachments=attachments or [], link=link)
     return workflow.execute_activity_method(
         Mailer.send_email, req,
         # Short, so a send lost with a crashed worker is retried within a minute.
@@ -63,12 +63,13 @@ def send(run: Run, key: str, template: str, to: list[str], *, cc: list[str] | No
 
 
 async def notify(run: Run, key: str, template: str, to: list[str], *,
-                 extra: dict[str, Any] | None = None, to_ops: bool = False) -> None:
+                 extra: dict[str, Any] | None = None, to_ops: bool = False,
+                 link: LinkRequest | None = None) -> None:
     """A reminder or an alert: a failure is recorded and the offboarding moves on."""
     context = base_context(run, extra)
     try:
-        run.s.status.emails.append(await send(run, key, template, to, context=context,
-                                              to_ops=to_ops))
+        run.s.add_email(await send(run, key, template, to, context=context, to_ops=to_ops,
+                                   link=link))
     except ActivityError as err:
         if cancelled(err):
             raise

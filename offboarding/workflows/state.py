@@ -20,7 +20,9 @@ from offboarding.models.messages import (
     Renew,
     TerminateEarly,
     VerifyData,
+    Via,
 )
+from offboarding.models.records import EmailReceipt
 from offboarding.models.settlement import Statement
 from offboarding.models.stages import WHO_ACTS, Stage, Wait
 from offboarding.models.status import (
@@ -80,9 +82,13 @@ class Pending:
 
 
 class OffboardingState:
-    def __init__(self, workflow_id: str, client: ClientFile, *, second_ops: bool = True) -> None:
+    def __init__(self, workflow_id: str, client: ClientFile, *, second_ops: bool = True,
+                 require_links: bool = False) -> None:
         self.client = client
         self.second_ops = second_ops
+        self.require_links = require_links
+        self.link_keys: dict[str, str] = {}
+        """Public keys of the approval links this offboarding has mailed, by key id."""
         self.pending = Pending()
         self.status = OffboardingStatus(
             workflow_id=workflow_id,
@@ -121,9 +127,16 @@ class OffboardingState:
         statements.append(statement)
 
     def decide(self, now: datetime, action: str, by: str, detail: str,
-               proposed_by: str | None = None) -> None:
+               proposed_by: str | None = None, via: Via | None = None,
+               about: str | None = None) -> None:
         self.status.decisions.append(Decision(at=now, action=action, by=by, detail=detail,
-                                              proposed_by=proposed_by))
+                                              proposed_by=proposed_by, via=via, about=about))
+
+    def add_email(self, receipt: EmailReceipt) -> None:
+        """A sent message; the key that signed its link (if any) is one links are checked
+        with from now on."""
+        self.status.emails.append(receipt)
+        self.link_keys.update(receipt.link_keys)
 
     def ignore(self, now: datetime, action: str, by: str | None, why: str) -> None:
         kept = self.status.ignored[-(MAX_IGNORED - 1):]

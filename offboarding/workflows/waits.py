@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 
@@ -70,8 +70,12 @@ async def until_date(run: Run, due: Callable[[], date], arm: Callable[[date], bo
 
 
 async def await_human(run: Run, what: Wait, done: Callable[[], bool], *, to: list[str],
-                      reminder_every: float, escalate_after: float, how: str) -> None:
-    """Wait for a person, reminding them every few days and alerting ops once overdue."""
+                      reminder_every: float, escalate_after: float, how: str,
+                      remind: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+                      ) -> None:
+    """Wait for a person, reminding them every few days and alerting ops once overdue.
+    ``remind`` sends a reminder (given its key and context) when the caller has its own
+    way, e.g. one message per approver with their link."""
     s, clock = run.s, run.clock
     since = clock.now()
     overdue_at = since + clock.days(escalate_after)
@@ -93,7 +97,11 @@ async def await_human(run: Run, what: Wait, done: Callable[[], bool], *, to: lis
                          extra={**context, "reminders": reminders, "problem": False})
         if now >= next_reminder:
             reminders += 1
-            await notify(run, f"{what}-reminder-{reminders}", "reminder", to, extra=context)
+            key = f"{what}-reminder-{reminders}"
+            if remind is not None:
+                await remind(key, context)
+            else:
+                await notify(run, key, "reminder", to, extra=context)
     s.end_wait(what)
     run.vis.publish()
 

@@ -118,14 +118,14 @@ def test_every_action_against_every_stage(cf: ClientFile, name: str, stage: Stag
     msg = _message(name, cf, s)
     before = s.status.model_copy(deep=True)
     try:
-        validate(s, name, msg)
+        validate(s, name, msg, "cli", NOW)
     except Rejected as err:
         assert stage not in ACCEPTED_IN[name], f"{name} refused in {stage}: {err}"
         assert str(err), "a refusal says why"
         assert s.status == before, "a refused message changes nothing"
         return
     assert stage in ACCEPTED_IN[name], f"{name} accepted in {stage}"
-    detail = apply(s, name, msg, NOW)
+    detail = apply(s, name, msg, NOW, "cli")
     assert detail and s.status.decisions[-1].by == msg.by, "who decided is recorded"
 
 

@@ -96,7 +96,8 @@ def test_no_file_outside_the_tests_is_longer_than_one_reading() -> None:
 WORKFLOW_MAY_IMPORT = ("__future__", "asyncio", "contextlib", "functools", "collections.abc",
                        "dataclasses", "datetime", "typing", "enum", "temporalio",
                        "offboarding.models", "offboarding.workflows", "offboarding.activities",
-                       "offboarding.security.codec", "email_validator", "idna")
+                       "offboarding.security.codec", "offboarding.security.links",
+                       "email_validator", "idna")
 """The workflow's modules are passed through the sandbox (imported once per worker, see
 workflows/offboarding.py), so the sandbox does not police them: this does. Activities are
 imported for their names only (``execute_activity_method``)."""

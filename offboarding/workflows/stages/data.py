@@ -11,9 +11,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from offboarding.activities.data_transfer import DataTransfer
-    from offboarding.models.records import ExportRequest, PurgeRequest
+    from offboarding.models.records import ExportRequest, LinkRequest, PurgeRequest
 
 from offboarding.models.stages import Stage, Wait
+from offboarding.workflows import asking
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
 from offboarding.workflows.problems import until_done
@@ -44,14 +45,26 @@ async def data_transfer(run: Run) -> None:
             run.mark("data-retention", "skipped", "nothing exported")
             return
         s.status.data_packages.append(package)
-        await email(run, f"data-ready-{attempt}", "data_ready", "data-transfer", [steward],
-                    extra={"package": package.model_dump(mode="json")})
+        extra = {"package": package.model_dump(mode="json")}
+        verifiers = list(run.client.approvers.data_verification)
+        link = LinkRequest(family="data", document=package.manifest_sha256)
+        if not asking.links_on():
+            await email(run, f"data-ready-{attempt}", "data_ready", "data-transfer", [steward],
+                        extra=extra)
+        else:
+            await asking.ask(run, f"data-ready-{attempt}", "data_ready", "data-transfer",
+                             verifiers, link, extra)
+            if steward.casefold() not in {v.casefold() for v in verifiers}:
+                # The steward is told; those who verify have the links.
+                await email(run, f"data-ready-{attempt}", "data_ready", "data-transfer",
+                            [steward], extra={**extra, "verifiers_have_links": True})
         run.mark("data-transfer", "waiting", f"export {attempt}: {package.files} files, "
                  f"manifest {package.manifest_sha256[:12]}")
         await await_human(
             run, Wait.DATA_VERIFICATION,
             lambda: p.verified is not None or p.rejected is not None,
             to=[steward], reminder_every=t.data_reminder_days,
+            remind=functools.partial(asking.remind, run, verifiers, link),
             escalate_after=t.data_escalation_days,
             how="Verify the checksum of manifest.json: python starter.py verify-data "
                 f"{run.workflow_id} --checksum <sha256> --by <you>",

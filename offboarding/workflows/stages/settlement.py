@@ -7,9 +7,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from offboarding.models.messages import Adjustment
+    from offboarding.models.records import LinkRequest
     from offboarding.models.settlement import compute_statement
 
+import functools
+
 from offboarding.models.stages import Stage, Wait
+from offboarding.workflows import asking
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
 from offboarding.workflows.waits import await_human
@@ -27,13 +31,19 @@ async def settlement(run: Run) -> None:
         s.add_statement(statement)
         await email(run, f"statement-v{version}", "settlement_statement", "settlement",
                     [billing], extra={"statement": statement.model_dump(mode="json")})
+        finance = list(run.client.approvers.finance)
+        link = LinkRequest(family="settlement", document=statement.hash)
+        if asking.links_on():
+            await asking.ask(run, f"statement-v{version}-approval", "settlement_approval",
+                             "settlement", finance, link,
+                             {"statement": statement.model_dump(mode="json")})
         run.mark("settlement", "waiting",
                  f"statement v{version} ({statement.short_hash}) sent; balance "
                  f"{statement.currency} {statement.balance} owed by {statement.owed_by}")
         await await_human(
             run, Wait.SETTLEMENT_APPROVAL,
             lambda: p.approved is not None or p.dispute is not None,
-            to=list(run.client.approvers.finance),
+            to=finance, remind=functools.partial(asking.remind, run, finance, link),
             reminder_every=t.settlement_reminder_days,
             escalate_after=t.settlement_escalation_days,
             how=f"Approve or dispute statement {statement.short_hash}: python starter.py "

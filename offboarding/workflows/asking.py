@@ -1,0 +1,54 @@
+"""Asking approvers for a decision: one message per person, each carrying that person's
+own signed link to the approvals portal (the mailer signs it; see security/links.py).
+
+Offboardings that began before links existed go on as they started: they mailed the
+statement to billing only and one reminder to all approvers, and replaying them must
+issue the same commands. ``workflow.patched(APPROVAL_LINKS)`` tells the two apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from offboarding.models.records import LinkRequest
+
+from offboarding.workflows.context import Run
+from offboarding.workflows.mail import email
+from offboarding.workflows.sending import notify
+from offboarding.workflows.waits import together
+
+APPROVAL_LINKS = "approval-links"
+"""Stored in histories as a marker: never rename it."""
+
+
+def links_on() -> bool:
+    return workflow.patched(APPROVAL_LINKS)
+
+
+def unique(people: list[str]) -> list[str]:
+    """The people in order, each once (addresses compared without case)."""
+    first: dict[str, str] = {}
+    for person in people:
+        first.setdefault(person.casefold(), person)
+    return list(first.values())
+
+
+async def ask(run: Run, key: str, template: str, step: str, people: list[str],
+              link: LinkRequest, extra: dict[str, Any]) -> None:
+    """Each person their own message (key ``<key>-<n>``, n counting from 1 in the order
+    the client file lists them), sent side by side."""
+    await together(*(email(run, f"{key}-{n}", template, step, [person], extra=extra,
+                           link=link)
+                     for n, person in enumerate(unique(people), 1)))
+
+
+async def remind(run: Run, people: list[str], link: LinkRequest, key: str,
+                 context: dict[str, Any]) -> None:
+    """A reminder: with links, one per person with a fresh link; before links, one to all."""
+    if not links_on():
+        await notify(run, key, "reminder", people, extra=context)
+        return
+    await together(*(notify(run, f"{key}-{n}", "reminder", [person], extra=context, link=link)
+                     for n, person in enumerate(unique(people), 1)))
