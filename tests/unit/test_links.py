@@ -160,7 +160,7 @@ def test_requiring_links_refuses_approver_decisions_by_cli_or_signal_not_ops_act
     dispute = DisputeSettlement(by=who, statement_hash=doc, reason="wrong")
     for via in ("cli", "signal"):
         with pytest.raises(Rejected, match="only through the approver's own link"):
-            validate(s, "dispute-settlement", dispute, via, NOW)  # type: ignore[arg-type]
+            validate(s, "dispute-settlement", dispute, via, NOW)
     linked = dispute.model_copy(update={"link": _mint(keys, document=doc, email=who)})
     validate(s, "dispute-settlement", linked, "link", NOW)
     validate(s, "cancel", Cancel(by="ops", reason="client stays"), "cli", NOW)
