@@ -25,6 +25,7 @@ from devtools.procs import free_port
 from devtools.scim import ScimServer
 from devtools.stack import DevServer
 from offboarding.config import ScimSystem, Settings
+from offboarding.security.links import new_key_file
 from offboarding.temporal import connect, register_search_attributes
 from tests.helpers import CLIENT_DATA
 
@@ -112,6 +113,7 @@ def scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
 @pytest.fixture
 def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) -> Settings:
     """Worker settings pointing at the test servers and this test's own directories."""
+    new_key_file(tmp_path / "link-keys.json")
     return Settings(
         _env_file=None,
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
@@ -125,6 +127,8 @@ def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) ->
         documents_root=EXAMPLES / "documents",
         transfer_root=tmp_path / "transfer",
         archive_root=tmp_path / "archive",
+        link_key_file=tmp_path / "link-keys.json",
+        portal_url="http://portal.test",
     )
 
 

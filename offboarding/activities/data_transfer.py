@@ -30,17 +30,19 @@ from offboarding.models.records import DataPackage, ExportRequest, PurgeRequest,
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
+def export_key(client_id: str, workflow_id: str, attempt: int) -> str:
+    """Where an export's package is in the transfer store (the portal serves it from there)."""
+    return f"{safe_key(client_id)}/{safe_key(workflow_id)}/export-{attempt}"
+
+
 class DataTransfer:
     def __init__(self, settings: Settings, store: BundleStore | None = None) -> None:
         self.settings = settings
         self.store: BundleStore = store or FileSystemStore(settings.transfer_root)
 
-    def _key(self, client_id: str, workflow_id: str, attempt: int) -> str:
-        return f"{safe_key(client_id)}/{safe_key(workflow_id)}/export-{attempt}"
-
     @activity.defn(name="export_client_data")
     async def export_client_data(self, req: ExportRequest) -> DataPackage:
-        key = self._key(req.client_id, req.workflow_id, req.attempt)
+        key = export_key(req.client_id, req.workflow_id, req.attempt)
         existing = self.store.read(key, "manifest.json")
         if existing is not None:  # a retry after the package was written
             manifest = json.loads(existing)

@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 
 class BundleExists(Exception):
@@ -17,6 +17,10 @@ class BundleExists(Exception):
 
 class BundleStore(Protocol):
     def read(self, key: str, name: str) -> bytes | None: ...
+
+    def open(self, key: str, name: str) -> tuple[BinaryIO, int] | None:
+        """A file of a bundle to stream, and its size; None when there is none."""
+        ...
 
     def write_bundle(self, key: str, files: dict[str, bytes]) -> str:
         """Write all files under ``key`` at once and return where they are."""
@@ -44,6 +48,16 @@ class FileSystemStore:
     def read(self, key: str, name: str) -> bytes | None:
         path = self._path(key) / name
         return path.read_bytes() if path.is_file() else None
+
+    def open(self, key: str, name: str) -> tuple[BinaryIO, int] | None:
+        path = self._path(key) / name
+        try:
+            # Never through a link: the portal serves these files to people outside.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        f = os.fdopen(fd, "rb")
+        return f, os.fstat(fd).st_size
 
     def write_bundle(self, key: str, files: dict[str, bytes]) -> str:
         target = self._path(key)

@@ -21,6 +21,9 @@ LAYERS = {
                               "offboarding.activities", "offboarding.security"},
     "offboarding.cli": {"offboarding.cli", "offboarding.models", "offboarding.config",
                         "offboarding.security", "offboarding.temporal"},
+    "offboarding.portal": {"offboarding.portal", "offboarding.models", "offboarding.config",
+                           "offboarding.security", "offboarding.temporal", "offboarding.cli",
+                           "offboarding.activities"},
 }
 
 

@@ -1,0 +1,248 @@
+"""The approvals portal: an ASGI app (Starlette) serving server-rendered pages that work
+without JavaScript.
+
+Every request starts from a signed link (security/links.py), checked with the public keys
+alone before anything is asked of Temporal; a link that fails gets a plain 403 and no
+call is made. A decision is the same validated update the CLI sends (through
+``OffboardingClient``), carrying the link, so the workflow checks it again and records
+``via: link``. No cookies (so no CSRF surface: the POST carries the link in the form),
+and every answer is ``no-store``."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import jinja2
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+from temporalio.client import Client
+
+from offboarding.activities.data_transfer import export_key
+from offboarding.activities.stores import BundleStore, FileSystemStore, sha256
+from offboarding.cli.client import OffboardingClient, Refused
+from offboarding.config import Settings
+from offboarding.portal import forms
+from offboarding.portal.documents import Subject, UnknownDocument, about
+from offboarding.security.links import BadLink, LinkClaims, parse
+
+TEMPLATES = Path(__file__).parent / "templates"
+CHUNK = 1024 * 1024
+FILES = {"data.zip": "application/zip", "manifest.json": "application/json"}
+HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy",
+     b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+     b"frame-ancestors 'none'; base-uri 'none'"),
+]
+Scope = MutableMapping[str, Any]
+ASGI = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                Awaitable[None]]
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, title: str, why: str) -> None:
+        super().__init__(why)
+        self.status, self.title, self.why = status, title, why
+
+
+class Portal:
+    def __init__(self, settings: Settings, store: BundleStore | None = None) -> None:
+        keys = settings.links()
+        self.public_keys = keys.public() if keys else {}
+        self.task_queue = settings.task_queue
+        self.link = settings.portal_link
+        self.store = store or FileSystemStore(settings.transfer_root)
+        self.ops: OffboardingClient | None = None
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                      autoescape=True, undefined=jinja2.StrictUndefined)
+        self.env.filters["money"] = lambda v, cur="": f"{cur} {Decimal(str(v)):,.2f}".strip()
+
+    def use(self, client: Client) -> None:
+        self.ops = OffboardingClient(client, self.task_queue)
+
+    # ----- the three pages ------------------------------------------------------------
+
+    async def page(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        claims = self._claims(request.path_params["wid"], token)
+        subject = await self._subject(claims)
+        return self._render("decide.html", 200, s=subject, token=token,
+                            manifest=await self._manifest(subject),
+                            done=request.query_params.get("done") == "1")
+
+    async def decide(self, request: Request) -> Response:
+        body = b""
+        async for chunk in request.stream():  # bounded before anything is parsed
+            body += chunk
+            if len(body) > forms.MAX_BODY:
+                break
+        try:
+            form = forms.read_form(body)
+        except forms.FormError as err:
+            return self._message(err.status, "The form was not accepted", str(err))
+        token = form["token"]
+        wid = request.path_params["wid"]
+        claims = self._claims(wid, token)
+        try:
+            wanted = forms.decision(form, claims, token)
+        except forms.FormError as err:
+            return self._message(err.status, "The form was not accepted", str(err))
+        subject = await self._subject(claims)
+        if not subject.open:  # decided, superseded or not awaited: the page says which
+            return self._render("decide.html", 409, s=subject, token=token, done=False,
+                                manifest=await self._manifest(subject))
+        assert self.ops is not None
+        try:
+            await self.ops.send(wid, wanted.action, wanted.message)
+        except Refused as err:
+            return self._message(409, "Your decision was not accepted", str(err))
+        # Post/redirect/get: a reload shows the decision instead of sending it again.
+        return RedirectResponse(self.link(wid, token) + "?done=1", status_code=303)
+
+    async def download(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        claims = self._claims(request.path_params["wid"], request.path_params["token"])
+        if claims.f != "data" or name not in FILES:
+            raise Refusal(404, "Not found", "there is nothing to download from this link")
+        subject = await self._subject(claims)
+        assert subject.package is not None
+        key = export_key(subject.status.client_id, claims.w, subject.package.attempt)
+        manifest = await anyio.to_thread.run_sync(self.store.read, key, "manifest.json")
+        if manifest is None:
+            raise Refusal(410, "Deleted", "our copy of this export has been deleted")
+        if sha256(manifest) != claims.d:  # what the steward was told must be what they get
+            raise Refusal(500, "Package damaged", "the stored manifest does not match the "
+                          "checksum you were sent; ops have been told nothing yet: reply to "
+                          "the email")
+        digest = claims.d if name == "manifest.json" else json.loads(manifest)["package_sha256"]
+        opened = await anyio.to_thread.run_sync(self.store.open, key, name)
+        if opened is None:
+            raise Refusal(410, "Deleted", "our copy of this export has been deleted")
+        f, size = opened
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                while data := await anyio.to_thread.run_sync(f.read, CHUNK):
+                    yield data
+            finally:
+                f.close()
+
+        b64 = base64.b64encode(bytes.fromhex(digest)).decode()
+        return StreamingResponse(chunks(), media_type=FILES[name], headers={
+            "content-length": str(size), "repr-digest": f"sha-256=:{b64}:",
+            "x-checksum-sha256": digest,
+            "content-disposition": f'attachment; filename="{name}"'})
+
+    # ----- shared -----------------------------------------------------------------------
+
+    async def _manifest(self, subject: Subject) -> list[dict[str, Any]] | None:
+        """The export's files as its manifest lists them (None once deleted)."""
+        if subject.package is None:
+            return None
+        key = export_key(subject.status.client_id, subject.claims.w, subject.package.attempt)
+        manifest = await anyio.to_thread.run_sync(self.store.read, key, "manifest.json")
+        if manifest is None or sha256(manifest) != subject.claims.d:
+            return None
+        files: list[dict[str, Any]] = json.loads(manifest)["files"]
+        return files
+
+    def _claims(self, wid: str, token: str) -> LinkClaims:
+        """Checked before Temporal is asked anything."""
+        try:
+            claims = parse(token, self.public_keys, datetime.now(UTC))
+        except BadLink as err:
+            raise Refusal(403, "This link cannot be used", str(err)) from None
+        if claims.w != wid:
+            raise Refusal(403, "This link cannot be used",
+                          "the link belongs to another offboarding")
+        return claims
+
+    async def _subject(self, claims: LinkClaims) -> Subject:
+        assert self.ops is not None
+        try:
+            status = await self.ops.status(claims.w)
+        except Refused:
+            raise Refusal(404, "Not found", "this offboarding no longer exists") from None
+        try:
+            return about(status, claims)
+        except UnknownDocument:
+            raise Refusal(403, "This link cannot be used",
+                          "the link names a document this offboarding never issued") from None
+
+    def _render(self, template: str, status: int, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(**context)
+        return HTMLResponse(html, status_code=status)
+
+    def _message(self, status: int, title: str, why: str) -> HTMLResponse:
+        return self._render("message.html", status, title=title, why=why)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    portal: Portal = request.app.state.portal
+    assert isinstance(exc, Refusal)
+    return portal._message(exc.status, exc.title, exc.why)
+
+
+async def _no_page(request: Request) -> Response:
+    return PlainTextResponse("No link, no page: open the link in your email.", status_code=404)
+
+
+async def _health(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+def secure_headers(app: ASGI) -> ASGI:
+    """Added to every answer, errors included."""
+    async def wrapped(scope: Scope, receive: Callable[[], Awaitable[Any]],
+                      send: Callable[[Any], Awaitable[None]]) -> None:
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *HEADERS]
+            await send(message)
+        await app(scope, receive, sending)
+    return wrapped
+
+
+def build_app(settings: Settings, client: Client | None = None,
+              connect: Callable[[], Awaitable[Client]] | None = None) -> Starlette:
+    """The app, with a Temporal client given (tests) or made at startup (``connect``)."""
+    portal = Portal(settings)
+    if client is not None:
+        portal.use(client)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if portal.ops is None:
+            assert connect is not None, "build_app needs a client or a way to connect"
+            portal.use(await connect())
+        yield
+
+    app = Starlette(routes=[
+        Route("/", _no_page),
+        Route("/healthz", _health),
+        Route("/o/{wid}/decide", portal.decide, methods=["POST"]),
+        Route("/o/{wid}/{token}", portal.page),
+        Route("/o/{wid}/{token}/{name}", portal.download),
+    ], exception_handlers={Refusal: _refused}, lifespan=lifespan)
+    app.state.portal = portal
+    app.add_middleware(secure_headers)
+    return app
