@@ -78,6 +78,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "OFFBOARDING_ARCHIVE_ROOT": str(settings.archive_root),
         "OFFBOARDING_METRICS_ADDRESS": settings.metrics_address or "",
         "OFFBOARDING_LOG_FORMAT": settings.log_format,
+        "OFFBOARDING_PORTAL_URL": str(settings.portal_url),
+        "OFFBOARDING_PORTAL_ADDRESS": settings.portal_address,
+        "OFFBOARDING_REQUIRE_LINKS": str(settings.require_links).lower(),
+        **({"OFFBOARDING_LINK_KEY_FILE": str(settings.link_key_file)}
+           if settings.link_key_file else {}),
     }
 
 

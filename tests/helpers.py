@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -70,3 +71,14 @@ def worker_env(settings: Settings, address: str, metrics_port: int = 0) -> dict[
     """The environment a worker process gets to run with a test's settings."""
     metrics = f"127.0.0.1:{metrics_port}" if metrics_port else ""
     return stack.worker_env(settings, address, OFFBOARDING_METRICS_ADDRESS=metrics)
+
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+
+
+async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With RECORD_HISTORIES=1, save the run's history for the replay tests under a name
+    not taken yet (a committed history is never recorded again)."""
+    path = HISTORIES / f"{name}.json"
+    if os.environ.get("RECORD_HISTORIES") == "1" and not path.exists():
+        path.write_text((await handle.fetch_history()).to_json())

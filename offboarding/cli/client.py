@@ -46,11 +46,13 @@ def workflow_id_for(client_id: str) -> str:
 
 class OffboardingClient:
     def __init__(self, client: Client, task_queue: str, *, timings: Timings | None = None,
-                 second_ops: bool = True, known_systems: set[str] | None = None) -> None:
+                 second_ops: bool = True, known_systems: set[str] | None = None,
+                 require_links: bool = False) -> None:
         self.client = client
         self.task_queue = task_queue
         self.timings = timings or Timings()
         self.second_ops = second_ops
+        self.require_links = require_links
         self.known_systems = known_systems
         """The SCIM systems the workers know (their settings); None: not checked."""
 
@@ -69,7 +71,8 @@ class OffboardingClient:
             await self.client.start_workflow(
                 WORKFLOW_TYPE,
                 OffboardingInput(client=client_file, timings=timings or self.timings,
-                                 second_ops=self.second_ops),
+                                 second_ops=self.second_ops,
+                                 require_links=self.require_links),
                 id=wid,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -246,7 +246,8 @@ async def run_cli(argv: list[str], client: Client | None = None,
         client = client or await connect_for_cli(args.address, settings)
         ops = OffboardingClient(client, settings.task_queue, timings=settings.timings,
                                 second_ops=settings.require_second_ops,
-                                known_systems=set(settings.scim_systems))
+                                known_systems=set(settings.scim_systems),
+                                require_links=settings.require_links)
         return await VERBS[args.command](ops, Renderer(out, args.json), args)
     except (Refused, InputError, SettingsError, CodecKeyError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -121,8 +121,11 @@ class Portal:
     async def download(self, request: Request) -> Response:
         name = request.path_params["name"]
         claims = self._claims(request.path_params["wid"], request.path_params["token"])
-        if claims.f != "data" or name not in FILES:
-            raise Refusal(404, "Not found", "there is nothing to download from this link")
+        if name not in FILES:
+            raise Refusal(404, "Not found", "there is nothing of that name to download")
+        if claims.f != "data":
+            raise Refusal(403, "This link cannot be used",
+                          "this link is for a settlement decision: it downloads nothing")
         subject = await self._subject(claims)
         assert subject.package is not None
         key = export_key(subject.status.client_id, claims.w, subject.package.attempt)

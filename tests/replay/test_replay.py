@@ -28,6 +28,8 @@ def test_histories_cover_every_scenario() -> None:
     # Both sides of each workflow.patched change: before it, and after it.
     assert {"contract-end", "contract-end-handover-invite"} <= names
     assert {"contract-end-handover-invite", "contract-end-publish-on-change"} <= names
+    # Approvers asked one by one with their own links, deciding through the portal.
+    assert {"termination-approval-links"} <= names
 
 
 def _upserts(name: str) -> list[dict[str, str]]:

@@ -1,0 +1,276 @@
+"""The approvals portal over HTTP, on the dev server with a real worker and real mail:
+approvers decide from the links in their email; every link that is not theirs, not valid
+or not current is refused as the issue describes, and a refusal sends no update (the
+history's length does not change). The portal app runs in process (httpx's ASGI
+transport); the browser test and the download's memory use run it under uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import html
+import io
+import json
+import re
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from devtools.mailcapture import MailCapture
+from devtools.scim import ScimServer
+from offboarding.cli.client import OffboardingClient, Refused
+from offboarding.config import Settings
+from offboarding.models.client_file import ClientFile
+from offboarding.models.messages import ApproveSettlement, Cancel, Message
+from offboarding.models.status import OffboardingStatus, Timings
+from offboarding.portal.app import build_app
+from offboarding.security.links import LinkKeys, load_link_keys, new_key_file
+from tests.helpers import client_file, new_worker, record_history, wait_until, waiting_for
+
+DAY = timedelta(milliseconds=100)
+PATIENT = Timings(day_length=DAY, settlement_reminder_days=1000,
+                  settlement_escalation_days=1000, data_reminder_days=1000,
+                  data_escalation_days=1000, meeting_deadline_days=1000,
+                  feedback_deadline_days=1000)
+LINK = re.compile(r"http://portal\.test/o/[^\s<>\"]+")
+
+
+def links_to(mail: MailCapture, address: str, subject: str) -> list[str]:
+    """The links in the mail ``address`` received whose subject contains ``subject``."""
+    return [m for c in mail.to(address) if subject in c.subject for m in LINK.findall(c.text())]
+
+
+class CountingClient(OffboardingClient):
+    """The portal's real Temporal client, counting what it is asked: a refused link must
+    not reach Temporal at all."""
+
+    calls = 0
+
+    async def status(self, wid: str) -> OffboardingStatus:
+        CountingClient.calls += 1
+        return await super().status(wid)
+
+    async def send(self, wid: str, action: str, msg: Message) -> Any:
+        CountingClient.calls += 1
+        return await super().send(wid, action, msg)
+
+
+@dataclass
+class Deciding:
+    env: WorkflowEnvironment
+    settings: Settings
+    mail: MailCapture
+    cli: OffboardingClient
+    http: httpx.AsyncClient
+    cf: ClientFile
+    handle: WorkflowHandle[Any, Any]
+
+    async def history_length(self) -> int:
+        return len((await self.handle.fetch_history()).events)
+
+    def path(self, link: str) -> str:
+        return link.removeprefix("http://portal.test")
+
+
+async def _deciding(env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
+                    scim: ScimServer, require_links: bool = False) -> AsyncIterator[Deciding]:
+    settings = settings.model_copy(update={"require_links": require_links})
+    app = build_app(settings, env.client)
+    app.state.portal.ops = CountingClient(env.client, settings.task_queue)
+    cli = OffboardingClient(env.client, settings.task_queue, require_links=require_links)
+    cf = client_file("termination", scim=scim)
+    async with new_worker(env.client, settings), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://portal.test") as http:
+        wid = await cli.start(cf, PATIENT)
+        handle = env.client.get_workflow_handle(wid)
+        await wait_until(handle, lambda st: {"settlement-approval", "data-verification"}
+                         <= set(st.waits))
+        yield Deciding(env, settings, mail, cli, http, cf, handle)
+        with contextlib.suppress(Refused):  # still running: stop it with the worker
+            await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+
+
+@pytest.fixture
+async def deciding(dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
+                   scim: ScimServer) -> AsyncIterator[Deciding]:
+    async for d in _deciding(dev_env, settings, mail, scim):
+        yield d
+
+
+async def test_finance_disputes_then_approves_and_the_steward_verifies_through_links(
+        deciding: Deciding) -> None:
+    d, cf = deciding, deciding.cf
+    finance, steward = cf.approvers.finance[0], cf.approvers.data_verification[0]
+    [v1] = links_to(d.mail, finance, "final settlement v1")
+    page = await d.http.get(d.path(v1))
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert "Statement v1" in page.text and "Approve" in page.text
+    assert "Set-Cookie" not in page.headers
+
+    dispute = await d.http.post(d.path(v1).rsplit("/", 1)[0] + "/decide", data={
+        "token": v1.rsplit("/", 1)[1], "decision": "dispute", "reason": "Fee waived",
+        "adjustments": "Waived late fee = -150.00"})
+    assert dispute.status_code == 303
+    st = await wait_until(d.handle, lambda st: len(st.statements) == 2)
+    decision = st.decisions[-1]
+    assert (decision.action, decision.by, decision.via) == ("dispute-settlement", finance, "link")
+
+    [v2] = await _eventually(lambda: links_to(d.mail, finance, "final settlement v2"))
+    old = await d.http.get(d.path(v1))
+    assert "replaced by statement v2" in old.text and "was disputed" in old.text
+    approve = await _post(d, v2, "approve")
+    assert approve.status_code == 303
+    shown = await d.http.get(approve.headers["location"].removeprefix("http://portal.test"))
+    assert "your decision was recorded" in shown.text and "was approved" in shown.text
+    assert f"By <strong>{finance}</strong> via link" in shown.text
+
+    [data] = links_to(d.mail, steward, "ready for transfer")
+    manifest = await d.http.get(d.path(data) + "/manifest.json")
+    package = await d.http.get(d.path(data) + "/data.zip")
+    st = await wait_until(d.handle, lambda st: st.step("settlement").state == "done")
+    assert hashlib.sha256(manifest.content).hexdigest() == st.data_packages[-1].manifest_sha256
+    assert manifest.headers["x-checksum-sha256"] == st.data_packages[-1].manifest_sha256
+    listed = json.loads(manifest.content)
+    assert package.headers["repr-digest"] == "sha-256=:" + base64.b64encode(
+        hashlib.sha256(package.content).digest()).decode() + ":"
+    assert hashlib.sha256(package.content).hexdigest() == listed["package_sha256"]
+    with zipfile.ZipFile(io.BytesIO(package.content)) as zf:
+        for entry in listed["files"]:
+            assert hashlib.sha256(zf.read(entry["path"])).hexdigest() == entry["sha256"]
+    assert (await _post(d, data, "verify")).status_code == 303
+    st = await wait_until(d.handle, lambda st: st.step("data-transfer").state == "done")
+    assert [(x.action, x.by, x.via) for x in st.decisions if x.via] == [
+        ("dispute-settlement", finance, "link"), ("approve-settlement", finance, "link"),
+        ("verify-data", steward, "link")]
+    # No mail to the client names a place on our disks.
+    assert all(str(d.settings.transfer_root) not in m.text() for m in d.mail.to(steward))
+    result = await d.cli.result(d.handle.id)
+    assert result.outcome == "completed"
+    report = (d.settings.archive_root / result.status.archive.report).read_text() \
+        if result.status.archive else ""
+    assert report.count("<td>link</td>") == 3, "the closure report says how each was made"
+    await record_history(d.handle, "termination-approval-links")
+
+
+async def _post(d: Deciding, link: str, decision: str, **fields: str) -> httpx.Response:
+    wid_path, token = d.path(link).rsplit("/", 1)
+    return await d.http.post(wid_path + "/decide", data={"token": token, "decision": decision,
+                                                          **fields})
+
+
+async def _eventually(get: Any, tries: int = 100) -> Any:
+    for _ in range(tries):
+        if found := get():
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError("never appeared")
+
+
+async def test_links_that_are_not_valid_here_are_refused_without_an_update(
+        deciding: Deciding, tmp_path: Any) -> None:
+    d, cf = deciding, deciding.cf
+    finance, steward = cf.approvers.finance[0], cf.approvers.data_verification[0]
+    [link] = links_to(d.mail, finance, "final settlement v1")
+    [data] = links_to(d.mail, steward, "ready for transfer")
+    wid_path, token = d.path(link).rsplit("/", 1)
+    keys = load_link_keys(d.settings.link_key_file, None, None)
+    assert keys is not None
+    new_key_file(tmp_path / "other.json", kid="l2")
+    other = load_link_keys(tmp_path / "other.json", None, None)
+    assert other is not None
+    st = await wait_until(d.handle, waiting_for("settlement-approval"))
+    statement = st.statements[-1].hash
+
+    def minted(k: LinkKeys = keys, **change: Any) -> str:
+        a: dict[str, Any] = {"workflow_id": d.handle.id, "family": "settlement",
+                             "document": statement, "email": finance,
+                             "now": datetime.now(UTC), **change}
+        return k.mint(a["workflow_id"], a["family"], a["document"], a["email"], a["now"])
+
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    forbidden = {
+        "tampered signature": f"{wid_path}/{tampered}",
+        "expired": f"{wid_path}/{minted(now=datetime.now(UTC) - timedelta(days=15))}",
+        "unknown key id": f"{wid_path}/{minted(other)}",
+        "another offboarding's id": f"/o/offboarding-someone-else/{token}",
+        "a finance link on the download": f"{wid_path}/{token}/data.zip",
+    }
+    before, calls = await d.history_length(), CountingClient.calls
+    for what, path in forbidden.items():
+        answer = await d.http.get(path)
+        assert answer.status_code == 403, what
+        assert "This link cannot be used" in answer.text, what
+        assert answer.headers["cache-control"] == "no-store", what
+        if not path.endswith("data.zip"):  # and the same link cannot decide either
+            post = await d.http.post("/o/" + path.split("/")[2] + "/decide", data={
+                "token": path.split("/")[3], "decision": "approve"})
+            assert post.status_code == 403, what
+    assert CountingClient.calls == calls, "a refused link must not reach Temporal"
+
+    malformed = {
+        "oversized": (b"token=" + token.encode() + b"&reason=" + b"x" * 70_000, 413),
+        "unknown field": (f"token={token}&decision=approve&by=mallory".encode(), 400),
+        "field twice": (f"token={token}&decision=approve&decision=dispute".encode(), 400),
+        "not UTF-8": (b"token=" + token.encode() + b"&reason=\xff\xfe", 400),
+        "data decision on a finance link": (f"token={token}&decision=verify".encode(), 400),
+        "bad adjustment": (f"token={token}&decision=dispute&reason=x&adjustments=fee"
+                           .encode(), 400),
+        "no link": (b"decision=approve", 403),
+    }
+    for what, (body, code) in malformed.items():
+        answer = await d.http.post(wid_path + "/decide", content=body, headers={
+            "content-type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == code, (what, answer.text)
+    bad = await d.http.post(wid_path + "/decide", data={
+        "token": token, "decision": "dispute", "reason": "x", "adjustments": "fee = lots"})
+    assert "adjustments, line 1: 'lots' is not an amount" in html.unescape(bad.text)
+    assert await d.history_length() == before
+
+    # A decision, then the same link again and an old statement's link: refused, no update.
+    assert (await _post(d, link, "dispute", reason="fee", adjustments="Fee = -1")
+            ).status_code == 303
+    await wait_until(d.handle, lambda st: len(st.statements) == 2)
+    [v2] = await _eventually(lambda: links_to(d.mail, finance, "final settlement v2"))
+    await wait_until(d.handle, waiting_for("settlement-approval"))
+    before = await d.history_length()
+    again = await _post(d, link, "approve")
+    assert again.status_code == 409 and "replaced by statement v2" in again.text
+    assert "was disputed" in again.text
+    assert await d.history_length() == before
+    assert (await _post(d, v2, "approve")).status_code == 303
+    await wait_until(d.handle, lambda st: st.step("settlement").state == "done")
+    before = await d.history_length()
+    twice = await _post(d, v2, "dispute", reason="changed my mind")
+    assert twice.status_code == 409 and "was approved" in twice.text
+    assert await d.history_length() == before
+    # The steward's link does not open a statement, nor decide one.
+    assert (await _post(d, data, "approve")).status_code == 400
+
+
+async def test_with_links_required_the_cli_and_a_signal_cannot_decide_for_an_approver(
+        dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
+        scim: ScimServer) -> None:
+    async for d in _deciding(dev_env, settings, mail, scim, require_links=True):
+        finance = d.cf.approvers.finance[0]
+        st = await wait_until(d.handle, waiting_for("settlement-approval"))
+        approve = ApproveSettlement(by=finance, statement_hash=st.statements[-1].hash)
+        with pytest.raises(Refused, match="only through the approver's own link"):
+            await d.cli.send(d.handle.id, "approve-settlement", approve)
+        await d.handle.signal("approve-settlement", approve.model_dump(mode="json"))
+        st = await wait_until(d.handle, lambda st: st.ignored_total == 1)
+        assert st.ignored[-1].action == "approve-settlement"
+        assert "only through the approver's own link" in st.ignored[-1].why
+        assert "settlement-approval" in st.waits
+        [link] = links_to(d.mail, finance, "final settlement v1")
+        assert (await _post(d, link, "approve")).status_code == 303
+        st = await wait_until(d.handle, lambda st: st.step("settlement").state == "done")
+        assert st.decisions[-1].via == "link"
