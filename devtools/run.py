@@ -3,12 +3,13 @@
 Starts, in the foreground: the Temporal dev server (SQLite file under the data directory,
 so offboardings survive a restart; search attributes registered), a local SMTP server
 that keeps every message on disk, a SCIM server holding the example clients' accounts,
-and the worker. Ctrl-C (or SIGTERM) stops all of them; nothing is left running.
+the worker, and the approvals portal the links in the mail open. Ctrl-C (or SIGTERM)
+stops all of them; nothing is left running.
 
 Environment (all optional): OFFBOARDING_RUN_DIR (data), TEMPORAL_PORT (7233),
 TEMPORAL_UI_PORT (8233), OFFBOARDING_SMTP_PORT (1025), OFFBOARDING_DEV_SCIM_PORT (8090),
 OFFBOARDING_DEV_SCIM_TOKEN, OFFBOARDING_METRICS_ADDRESS (127.0.0.1:9464),
-OFFBOARDING_DEV_CODEC_PORT (8081),
+OFFBOARDING_DEV_CODEC_PORT (8081), OFFBOARDING_DEV_PORTAL_PORT (8070),
 TEMPORAL_CLI (an existing CLI binary).
 """
 
@@ -30,6 +31,7 @@ from devtools.scim import ScimServer
 from devtools.stack import DevServer, settings_env, temporal_cli
 from offboarding.config import ScimSystem, Settings
 from offboarding.models.loading import load_client_file
+from offboarding.security import links
 from offboarding.security.codec import load_keys, new_key_file
 from offboarding.security.codec_server import make_server, serve_in_thread
 from offboarding.temporal import connect, register_search_attributes
@@ -74,6 +76,10 @@ def main() -> int:
         new_key_file(key_file)  # payloads are encrypted from the first offboarding on
     codec = load_keys(key_file, None, None)
     assert codec is not None
+    portal_port = _port("OFFBOARDING_DEV_PORTAL_PORT", 8070)
+    link_keys = data / "link-keys.json"
+    if not link_keys.exists():
+        links.new_key_file(link_keys)  # signs the approvers' links
     cli = temporal_cli()
     logs = data / "logs"
     logs.mkdir(exist_ok=True)
@@ -113,7 +119,9 @@ def main() -> int:
                           for k, v in scim.settings_json().items()},
             state_dir=data, client_data_root=data / "client-data",
             documents_root=data / "documents", transfer_root=data / "transfer",
-            archive_root=data / "archive", metrics_address=metrics)
+            archive_root=data / "archive", metrics_address=metrics,
+            link_key_file=link_keys, portal_url=f"http://127.0.0.1:{portal_port}",
+            portal_address=f"127.0.0.1:{portal_port}")
         env = {
             **os.environ, "TEMPORAL_ADDRESS": address, **settings_env(settings),
             "OFFBOARDING_CODEC_KEY_FILE": str(key_file),
@@ -130,6 +138,10 @@ def main() -> int:
 
         worker = start_worker()
         procs.append(worker)
+        portal = subprocess.Popen([sys.executable, "-m", "offboarding.portal.main"], env=env,
+                                  cwd=ROOT, stdout=(logs / "portal.log").open("ab"),
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(portal)
         print(f"""
   Temporal dev server  {address}   (state: {data / 'temporal.db'})
   Web UI               http://localhost:{ui_port}
@@ -137,6 +149,8 @@ def main() -> int:
   SCIM server          {scim.base_url('crm')}, {scim.base_url('wiki')}
   Worker               pid {worker.pid}, task queue client-offboarding
                        (log: {logs / 'worker.log'}; restarted if it dies)
+  Approvals portal     {settings.portal_url}   (log: {logs / 'portal.log'})
+                       approvers open it from the links in their mail
   Metrics              http://{metrics}/metrics
   Payload encryption   key file {key_file}
                        the UI decodes via http://127.0.0.1:{codec_port} (token from the key)
@@ -153,6 +167,10 @@ def main() -> int:
             if server.poll() is not None:
                 print(f"run: the Temporal server exited with {server.returncode}; stopping",
                       flush=True)
+                stopping.set()
+            elif portal.poll() is not None:
+                print(f"run: the portal exited with {portal.returncode}; stopping (see "
+                      f"{logs / 'portal.log'})", flush=True)
                 stopping.set()
             elif worker.poll() is not None and not stopping.is_set():
                 # A worker that dies (a crash, a kill) is restarted and the servers stay
@@ -173,7 +191,8 @@ def main() -> int:
                       f"restarted it as pid {worker.pid}", flush=True)
         return 0
     finally:
-        print("stopping the worker, the SCIM and SMTP servers and the Temporal server...",
+        print("stopping the portal, the worker, the SCIM and SMTP servers and the Temporal "
+              "server...",
               flush=True)
         for p in reversed(procs):
             stop(p, timeout=40)

@@ -53,10 +53,10 @@ class Settings(BaseSettings):
     require_links: bool = False
     """Approver decisions (approve, dispute, verify, reject) are accepted only through the
     approver's own emailed link, not the CLI or a signal. Fixed per offboarding at start."""
-    portal_url: HttpUrl = HttpUrl("http://127.0.0.1:8090")
+    portal_url: HttpUrl = HttpUrl("http://127.0.0.1:8070")
     """The approvals portal as approvers reach it (behind a proxy: the public URL); the
     links in mail start with it."""
-    portal_address: str = "127.0.0.1:8090"
+    portal_address: str = "127.0.0.1:8070"
     """Where the portal listens (host:port)."""
     link_key_file: Path | None = None
     """Ed25519 keys that sign approval links: {"active": "l1", "keys": {"l1": "<base64 of

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from devtools import stack
 from devtools.examples import example_client
+from devtools.procs import free_port
 from devtools.scim import ScimServer
 from offboarding.activities.registry import build_activities
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.status import OffboardingStatus
+from offboarding.portal.app import build_app
 from offboarding.workflows.offboarding import ClientOffboarding
 
 CLIENT_DATA = Path(tempfile.mkdtemp(prefix="offboarding-client-data-"))
@@ -82,3 +86,25 @@ async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
     path = HISTORIES / f"{name}.json"
     if os.environ.get("RECORD_HISTORIES") == "1" and not path.exists():
         path.write_text((await handle.fetch_history()).to_json())
+
+
+@contextlib.asynccontextmanager
+async def portal_server(settings: Settings, client: Client
+                        ) -> AsyncIterator[tuple[str, Settings]]:
+    """The approvals portal under uvicorn on a free port, and the settings whose links
+    point at it (give those to the worker)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = settings.model_copy(update={"portal_url": url,
+                                           "portal_address": f"127.0.0.1:{port}"})
+    server = uvicorn.Server(uvicorn.Config(build_app(settings, client), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the portal did not start"
+        await asyncio.sleep(0.02)
+    try:
+        yield url, settings
+    finally:
+        server.should_exit = True
+        await task

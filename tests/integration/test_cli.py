@@ -22,7 +22,7 @@ from devtools.scim import ScimServer
 from offboarding.cli.main import run_cli
 from offboarding.config import Settings
 from tests.conftest import ROOT
-from tests.helpers import client_file, new_worker, wait_until, waiting_for
+from tests.helpers import client_file, new_worker, portal_server, wait_until, waiting_for
 from tests.unit.test_client_file import _example, _write
 
 
@@ -31,6 +31,12 @@ async def worker(dev_env: WorkflowEnvironment, settings: Settings,
                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
     """A worker on the test's settings, and the CLI configured through the environment
     the same way (``OFFBOARDING_*``), as ops would run it."""
+    configure_cli(settings, monkeypatch)
+    async with new_worker(dev_env.client, settings):
+        yield
+
+
+def configure_cli(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OFFBOARDING_ENV_FILE", "/nonexistent")
     monkeypatch.setenv("OFFBOARDING_TASK_QUEUE", settings.task_queue)
     monkeypatch.setenv("OFFBOARDING_TIMINGS__DAY_LENGTH", "PT0.1S")
@@ -42,8 +48,6 @@ async def worker(dev_env: WorkflowEnvironment, settings: Settings,
     monkeypatch.setenv("OFFBOARDING_SCIM_SYSTEMS", json.dumps({
         k: {"base_url": str(v.base_url), "token": v.token.get_secret_value() if v.token else None}
         for k, v in settings.scim_systems.items()}))
-    async with new_worker(dev_env.client, settings):
-        yield
 
 
 async def cli(env: WorkflowEnvironment, *argv: str) -> tuple[int, str]:
@@ -131,20 +135,36 @@ async def test_watch_follows_an_offboarding_until_it_ends(
     assert {line["key"] for line in lines if line["state"] == "skipped"} >= {"settlement"}
 
 
-async def test_the_demo_completes_a_whole_offboarding(
-    dev_env: WorkflowEnvironment, worker: None, mail: MailCapture, settings: Settings,
+async def test_the_demo_plays_ops_by_the_cli_and_approvers_by_their_links(
+    dev_env: WorkflowEnvironment, mail: MailCapture, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
-    out_io = io.StringIO()
-    code = await demo_main(["--day-seconds", "0.05"], client=dev_env.client, out=out_io)
-    out = out_io.getvalue()
+    """Issue 12: finance and the steward act as people do, from the links in their mail,
+    on the portal (served by uvicorn, as make run serves it)."""
+    monkeypatch.setattr(mail, "directory", tmp_path / "mail")  # as make run keeps it
+    (tmp_path / "mail").mkdir()
+    async with portal_server(settings, dev_env.client) as (url, settings):
+        configure_cli(settings, monkeypatch)
+        async with new_worker(dev_env.client, settings):
+            out_io = io.StringIO()
+            code = await demo_main(["--day-seconds", "0.05", "--mail-dir",
+                                    str(tmp_path / "mail")], client=dev_env.client, out=out_io)
+    out = " ".join(out_io.getvalue().split())  # rich wraps long lines
     assert code == 0, out
-    assert "> python starter.py dispute-settlement" in out
-    assert "> python starter.py approve-settlement" in out
-    assert "completed: 12 emails sent" in out
+    assert f"finance.lead@example.com opens {url}/o/" in out
+    assert "presses Dispute: Late fee waived; Waived late fee = -150.00" in out
+    assert "presses Approve" in out
+    assert "downloads the package: manifest" in out and "presses Confirm" in out
+    assert out.count("the portal answers: your decision was recorded") == 3
+    assert "> python starter.py meeting-held" in out  # ops still use the CLI
+    assert "> python starter.py approve-settlement" not in out
     assert [m.subject for m in mail.to("ap@acme-analytics.example")][1:] == [
         "Final settlement statement v1 for Acme Analytics Ltd",
         "Final settlement statement v2 for Acme Analytics Ltd",
         "Our financial relationship is settled"]
+    assert [m.subject for m in mail.to("cfo@example.com")] == [
+        "Your decision: final settlement v1 for Acme Analytics Ltd",
+        "Your decision: final settlement v2 for Acme Analytics Ltd"]
 
 
 async def test_user_text_is_printed_literally_in_status_and_watch(

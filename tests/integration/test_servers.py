@@ -149,7 +149,8 @@ def test_make_run_restarts_a_worker_that_died_and_keeps_the_servers_up(
     """Issue 10, row 18: a worker killed under `make run` stopped the whole stack."""
     ports = {name: free_port() for name in ("TEMPORAL_PORT", "TEMPORAL_UI_PORT",
                                             "OFFBOARDING_SMTP_PORT", "OFFBOARDING_DEV_SCIM_PORT",
-                                            "OFFBOARDING_DEV_CODEC_PORT")}
+                                            "OFFBOARDING_DEV_CODEC_PORT",
+                                            "OFFBOARDING_DEV_PORTAL_PORT")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
     env.update({k: str(v) for k, v in ports.items()})
     env.update({"OFFBOARDING_RUN_DIR": str(tmp_path), "TEMPORAL_CLI": temporal_cli,
@@ -179,6 +180,10 @@ def test_make_run_restarts_a_worker_that_died_and_keeps_the_servers_up(
         wait_for_port(ports["TEMPORAL_PORT"], timeout=5)
         polling(2)
         os.kill(int(second), 0)  # the new worker is alive
+        portal = f"http://127.0.0.1:{ports['OFFBOARDING_DEV_PORTAL_PORT']}"
+        assert f"Approvals portal     {portal}" in log.read_text()
+        wait_for_port(ports["OFFBOARDING_DEV_PORTAL_PORT"], timeout=30)
+        assert httpx.get(portal + "/healthz", timeout=10).text == "ok"
         env_file = (tmp_path / "offboarding.env").read_text()
         assert f"OFFBOARDING_TEMPORAL_ADDRESS='127.0.0.1:{ports['TEMPORAL_PORT']}'" in env_file
     finally:
