@@ -13,11 +13,15 @@ import hashlib
 import html
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +29,9 @@ import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from devtools import stack
 from devtools.mailcapture import MailCapture
+from devtools.procs import free_port, stop, wait_for_port
 from devtools.scim import ScimServer
 from offboarding.cli.client import OffboardingClient, Refused
 from offboarding.config import Settings
@@ -34,7 +40,15 @@ from offboarding.models.messages import ApproveSettlement, Cancel, Message
 from offboarding.models.status import OffboardingStatus, Timings
 from offboarding.portal.app import build_app
 from offboarding.security.links import LinkKeys, load_link_keys, new_key_file
-from tests.helpers import client_file, new_worker, record_history, wait_until, waiting_for
+from tests.conftest import ROOT
+from tests.helpers import (
+    CLIENT_DATA,
+    client_file,
+    new_worker,
+    record_history,
+    wait_until,
+    waiting_for,
+)
 
 DAY = timedelta(milliseconds=100)
 PATIENT = Timings(day_length=DAY, settlement_reminder_days=1000,
@@ -274,3 +288,60 @@ async def test_with_links_required_the_cli_and_a_signal_cannot_decide_for_an_app
         assert (await _post(d, link, "approve")).status_code == 303
         st = await wait_until(d.handle, lambda st: st.step("settlement").state == "done")
         assert st.decisions[-1].via == "link"
+
+
+def _rss(pid: int) -> int:
+    """Resident memory of a process, in bytes (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_200_mb_export_downloads_with_bounded_memory(
+        dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
+        scim: ScimServer, tmp_path: Path) -> None:
+    """The portal process (as make run and compose start it) streams the package: its
+    resident memory during the download of 200 MB grows by a few MB, not by the file."""
+    cf = client_file("termination", scim=scim)
+    big = CLIENT_DATA / cf.client_id / "archive.bin"
+    with big.open("wb") as f:
+        for _ in range(25):
+            f.write(os.urandom(8 * 1024 * 1024))  # incompressible: data.zip stays 200 MB
+    cf = ClientFile.model_validate({**cf.model_dump(mode="json"), "data_sets": [
+        *[d.model_dump() for d in cf.data_sets],
+        {"name": "Archive", "path": f"{cf.client_id}/archive.bin"}]})
+    port = free_port()
+    settings = settings.model_copy(update={"portal_url": f"http://127.0.0.1:{port}",
+                                           "portal_address": f"127.0.0.1:{port}"})
+    address = dev_env.client.service_client.config.target_host
+    portal = subprocess.Popen([sys.executable, "-m", "offboarding.portal.main"],
+                              env=stack.worker_env(settings, address), cwd=ROOT,
+                              stdout=(tmp_path / "portal.log").open("wb"),
+                              stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, portal, timeout=30)
+        async with new_worker(dev_env.client, settings), httpx.AsyncClient(timeout=120) as http:
+            cli = OffboardingClient(dev_env.client, settings.task_queue)
+            handle = dev_env.client.get_workflow_handle(await cli.start(cf, PATIENT))
+            await wait_until(handle, waiting_for("data-verification"), timeout=180)
+            [message] = [m for m in mail.to(cf.approvers.data_verification[0])
+                         if "ready for transfer" in m.subject]
+            [link] = re.findall(r"http://127\.0\.0\.1:\d+/o/\S+", message.text())
+            assert (await http.get(link)).status_code == 200  # warm: templates, client
+            before = peak = _rss(portal.pid)
+            digest, size = hashlib.sha256(), 0
+            async with http.stream("GET", link + "/data.zip") as download:
+                async for chunk in download.aiter_bytes():
+                    digest.update(chunk)
+                    size += len(chunk)
+                    peak = max(peak, _rss(portal.pid))
+                expected = download.headers["x-checksum-sha256"]
+            await cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
+    finally:
+        stop(portal)
+    assert size > 200 * 1024 * 1024 and digest.hexdigest() == expected
+    grew = peak - before
+    print(f"portal RSS {before / 2**20:.1f} MiB before, peak {peak / 2**20:.1f} MiB during "
+          f"a {size / 2**20:.0f} MiB download (+{grew / 2**20:.1f} MiB)")
+    assert grew < 32 * 1024 * 1024, f"the portal grew by {grew / 2**20:.0f} MiB"
