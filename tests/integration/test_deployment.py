@@ -51,7 +51,7 @@ def _resolve(value: str) -> str:
     return re.sub(r"\$\{[A-Z_]+:-(.*)\}", r"\1", value)
 
 
-@pytest.mark.parametrize("service", ["worker", "setup"])
+@pytest.mark.parametrize("service", ["worker", "setup", "portal"])
 def test_the_worker_environment_matches_the_settings_model(
     compose: dict[str, Any], service: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -79,7 +79,7 @@ def test_the_image_copies_every_module_the_worker_imports() -> None:
     copied_names = {Path(name).name for line in copied for name in line.split()}
     # What the worker and the CLI really import, from this repository.
     probe = ("import sys, worker, starter, offboarding.worker, offboarding.cli.main, "
-             "offboarding.security.codec_server; "
+             "offboarding.security.codec_server, offboarding.portal.main; "
              "print('\\n'.join(sorted({m.split('.')[0] for m in sys.modules})))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.split()
@@ -145,7 +145,7 @@ def test_the_package_builds_from_what_the_image_copies_and_starts(tmp_path: Path
     with zipfile.ZipFile(wheel) as zf:
         tops = {n.split("/")[0] for n in zf.namelist() if ".dist-info" not in n}
     assert tops == {"offboarding"}, f"the wheel installs more than one package: {tops}"
-    for command in ("offboarding", "offboarding-worker"):
+    for command in ("offboarding", "offboarding-worker", "offboarding-portal"):
         started = subprocess.run([str(fresh / "bin" / command), "--help"], cwd=elsewhere,
                                  capture_output=True, text=True, timeout=60,
                                  env={"PATH": os.environ["PATH"]})
@@ -159,3 +159,8 @@ def test_the_package_builds_from_what_the_image_copies_and_starts(tmp_path: Path
          "files('offboarding.activities.templates').iterdir()))"],
         cwd=elsewhere, capture_output=True, text=True).stdout
     assert "farewell.txt" in templates, templates
+    pages = subprocess.run(
+        [str(python), "-c", "from importlib.resources import files; print(sorted(p.name for p in "
+         "files('offboarding.portal.templates').iterdir()))"],
+        cwd=elsewhere, capture_output=True, text=True).stdout
+    assert "decide.html" in pages, pages
