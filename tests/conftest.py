@@ -113,7 +113,7 @@ def scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
 @pytest.fixture
 def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) -> Settings:
     """Worker settings pointing at the test servers and this test's own directories."""
-    new_key_file(tmp_path / "link-keys.json")
+    new_key_file(tmp_path / "keys" / "link-keys.json")
     return Settings(
         _env_file=None,
         task_queue=f"tq-{uuid.uuid4().hex[:8]}",
@@ -127,7 +127,7 @@ def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) ->
         documents_root=EXAMPLES / "documents",
         transfer_root=tmp_path / "transfer",
         archive_root=tmp_path / "archive",
-        link_key_file=tmp_path / "link-keys.json",
+        link_key_file=tmp_path / "keys" / "link-keys.json",
         portal_url="http://portal.test",
     )
 
