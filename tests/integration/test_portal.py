@@ -39,7 +39,7 @@ from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import ApproveSettlement, Cancel, Message
 from offboarding.models.status import OffboardingStatus, Timings
 from offboarding.portal.app import build_app
-from offboarding.security.links import LinkKeys, load_link_keys, new_key_file
+from offboarding.security.links import LinkKeys, load_link_keys, new_key_file, parse
 from tests.conftest import ROOT
 from tests.helpers import (
     CLIENT_DATA,
@@ -345,3 +345,49 @@ async def test_a_200_mb_export_downloads_with_bounded_memory(
     print(f"portal RSS {before / 2**20:.1f} MiB before, peak {peak / 2**20:.1f} MiB during "
           f"a {size / 2**20:.0f} MiB download (+{grew / 2**20:.1f} MiB)")
     assert grew < 32 * 1024 * 1024, f"the portal grew by {grew / 2**20:.0f} MiB"
+
+
+async def test_every_approver_and_every_reminder_gets_its_own_working_link(
+        dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
+        scim: ScimServer) -> None:
+    approvers = ["finance.lead@example.com", "cfo@example.com"]
+    cf = client_file("termination", scim=scim, approvers={
+        "finance": approvers, "data_verification": ["mindy@globex.example"]})
+    keys = load_link_keys(settings.link_key_file, None, None)
+    assert keys is not None
+    reminding = PATIENT.model_copy(update={"settlement_reminder_days": 3})
+    app = build_app(settings, dev_env.client)
+    async with new_worker(dev_env.client, settings), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://portal.test") as http:
+        cli = OffboardingClient(dev_env.client, settings.task_queue)
+        handle = dev_env.client.get_workflow_handle(await cli.start(cf, reminding))
+        for person in approvers:
+            await _eventually(lambda p=person: [
+                m for m in mail.to(p) if m.subject.startswith("Reminder")])
+        for person in approvers:
+            asked = links_to(mail, person, "final settlement v1")
+            reminded = links_to(mail, person, "Reminder")
+            assert len(asked) == 1 and reminded, person
+            for link in [*asked, *reminded]:
+                claims = parse(link.rsplit("/", 1)[1], keys.public(), datetime.now(UTC))
+                assert claims.e == person, "each link is its reader's own"
+                page = await http.get(link.removeprefix("http://portal.test"))
+                assert page.status_code == 200 and f"for {person}" in page.text
+            # Each message went to that person alone.
+            assert all(m.recipients == [person] for m in mail.to(person)
+                       if "settlement v1" in m.subject or m.subject.startswith("Reminder"))
+
+        # A genuine link for someone who is not an approver: the workflow itself refuses
+        # it (its validator: no trace in history), and the page says why in words.
+        st = await wait_until(handle, waiting_for("settlement-approval"))
+        intruder = keys.mint(handle.id, "settlement", st.statements[-1].hash,
+                             "intruder@example.com", datetime.now(UTC))
+        answer = await http.post(f"/o/{handle.id}/decide",
+                                 data={"token": intruder, "decision": "approve"})
+        assert answer.status_code == 409
+        assert "intruder@example.com is not a finance approver for this client" in \
+            html.unescape(answer.text)
+        assert "Traceback" not in answer.text
+        st = await cli.status(handle.id)
+        assert not [d for d in st.decisions if d.by == "intruder@example.com"]
+        await cli.send(handle.id, "cancel", Cancel(by="ops", reason="test over"))
