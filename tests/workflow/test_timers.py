@@ -11,7 +11,7 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from devtools.mailcapture import MailCapture
+from devtools.mailcapture import Captured, MailCapture
 from devtools.scim import ScimServer
 from offboarding.cli.client import workflow_id_for
 from offboarding.config import Settings
@@ -52,17 +52,23 @@ async def test_contract_end_runs_on_real_calendar_days(
         st = await wait_until(handle, waiting_for("settlement-approval"))
         assert st.step("review-meeting").state == "skipped"
 
-        # Finance is reminded every 3 days, and ops are alerted once after 10.
+        # Each finance approver is reminded every 3 days, by a message of their own with
+        # their own link, and ops are alerted once after 10.
+        def reminders(person: str) -> list[Captured]:
+            return [m for m in mail.to(person) if m.subject.startswith("Reminder")]
+
         await ts_env.sleep(timedelta(days=3, hours=1))
-        await wait_until(handle, lambda s: len(mail.to(finance[0])) >= 1, what="reminder")
-        [reminder] = mail.to(finance[0])
-        assert reminder.subject.startswith("Reminder: settlement approval")
-        assert sorted(reminder.recipients) == sorted(finance)
+        await wait_until(handle, lambda s: all(reminders(p) for p in finance), what="reminder")
+        for person in finance:
+            [reminder] = reminders(person)
+            assert reminder.subject.startswith("Reminder: settlement approval")
+            assert reminder.recipients == [person]
+            assert "http://portal.test/o/" in reminder.text()
         await ts_env.sleep(timedelta(days=7, hours=1))
         st = await wait_until(handle, lambda s: s.overdue, what="overdue")
         [alert] = mail.to(settings.ops_email)
         assert "overdue" in alert.subject
-        assert len(mail.to(finance[0])) == 3, "reminders on days 3, 6 and 9"
+        assert len(reminders(finance[0])) == 3, "reminders on days 3, 6 and 9"
 
         await handle.signal("approve-settlement", {
             "by": finance[1], "statement_hash": st.statements[-1].short_hash})
