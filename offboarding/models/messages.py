@@ -30,6 +30,8 @@ class Message(BaseModel):
     """Who acts: an email for approvers, a name or email for ops."""
 
 
+Family = Literal["settlement", "data"]
+"""The two decisions approvers make, each with its own links."""
 Via = Literal["cli", "link", "signal"]
 """How a decision arrived: an update without a link (the CLI, or any Temporal client),
 an update carrying the approver's verified link (the approvals portal), or a signal."""
@@ -139,7 +141,7 @@ class Action:
     """One line for the CLI: who acts and what it does."""
     flags: Mapping[str, str] = field(default_factory=dict)
     """CLI flags whose name differs from the field's."""
-    family: Literal["settlement", "data"] | None = None
+    family: Family | None = None
     """For approver decisions: which link family may carry it."""
 
 

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from offboarding.models.messages import Family
+
 
 class Attachment(BaseModel):
     root: Literal["documents", "archive"]
@@ -18,7 +20,7 @@ class LinkRequest(BaseModel):
     """Put the recipient's own approval link in the message (it has one recipient): the
     mailer signs it, so the key never enters a workflow."""
 
-    family: Literal["settlement", "data"]
+    family: Family
     document: str
     """The statement's hash or the export manifest's SHA-256."""
 

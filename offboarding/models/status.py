@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from offboarding.models.client_file import ClientFile
+from offboarding.models.messages import Via
 from offboarding.models.records import ArchiveReceipt, DataPackage, EmailReceipt, SystemRevocation
 from offboarding.models.settlement import Statement
 from offboarding.models.stages import Stage, Wait
@@ -43,7 +44,7 @@ class Decision(BaseModel):
     detail: str
     proposed_by: str | None = None
     """For actions two ops people must agree on: who proposed it (``by`` confirmed it)."""
-    via: Literal["cli", "link", "signal"] | None = None
+    via: Via | None = None
     """How it arrived (None in offboardings recorded before channels were)."""
     about: str | None = None
     """For approver decisions: the statement hash or manifest checksum decided on."""

@@ -23,7 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -32,11 +31,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from offboarding.models.messages import Family
+
 VERSION = "o1"
 MAX_TOKEN = 1024
 """Longer than any token we mint (about 400 characters); anything longer is refused unread."""
 DEFAULT_VALIDITY = timedelta(days=14)
-Family = Literal["settlement", "data"]
 
 
 class BadLink(Exception):
