@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from offboarding.portal.documents import Subject, UnknownDocument, about
 from offboarding.security.links import BadLink, LinkClaims, parse
 
 TEMPLATES = Path(__file__).parent / "templates"
+log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 FILES = {"data.zip": "application/zip", "manifest.json": "application/json"}
 HEADERS = [
@@ -59,6 +61,8 @@ ASGI = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[
 
 
 class Refusal(Exception):
+    """A request the portal answers with a plain page: a status, a title and why."""
+
     def __init__(self, status: int, title: str, why: str) -> None:
         super().__init__(why)
         self.status, self.title, self.why = status, title, why
@@ -98,14 +102,14 @@ class Portal:
         try:
             form = forms.read_form(body)
         except forms.FormError as err:
-            return self._message(err.status, "The form was not accepted", str(err))
+            return self.message(err.status, "The form was not accepted", str(err))
         token = form["token"]
         wid = request.path_params["wid"]
         claims = self._claims(wid, token)
         try:
             wanted = forms.decision(form, claims, token)
         except forms.FormError as err:
-            return self._message(err.status, "The form was not accepted", str(err))
+            return self.message(err.status, "The form was not accepted", str(err))
         subject = await self._subject(claims)
         if not subject.open:  # decided, superseded or not awaited: the page says which
             return self._render("decide.html", 409, s=subject, token=token, done=False,
@@ -114,7 +118,7 @@ class Portal:
         try:
             await self.ops.send(wid, wanted.action, wanted.message)
         except Refused as err:
-            return self._message(409, "Your decision was not accepted", str(err))
+            return self.message(409, "Your decision was not accepted", str(err))
         # Post/redirect/get: a reload shows the decision instead of sending it again.
         return RedirectResponse(self.link(wid, token) + "?done=1", status_code=303)
 
@@ -133,9 +137,11 @@ class Portal:
         if manifest is None:
             raise Refusal(410, "Deleted", "our copy of this export has been deleted")
         if sha256(manifest) != claims.d:  # what the steward was told must be what they get
-            raise Refusal(500, "Package damaged", "the stored manifest does not match the "
-                          "checksum you were sent; ops have been told nothing yet: reply to "
-                          "the email")
+            log.error("export %s of %s: the stored manifest does not match %s", key, claims.w,
+                      claims.d)
+            raise Refusal(500, "Package damaged", "the stored package does not match the "
+                          "checksum you were sent; reply to the email and we will export it "
+                          "again")
         digest = claims.d if name == "manifest.json" else json.loads(manifest)["package_sha256"]
         opened = await anyio.to_thread.run_sync(self.store.open, key, name)
         if opened is None:
@@ -195,14 +201,14 @@ class Portal:
         html = self.env.get_template(template).render(**context)
         return HTMLResponse(html, status_code=status)
 
-    def _message(self, status: int, title: str, why: str) -> HTMLResponse:
+    def message(self, status: int, title: str, why: str) -> HTMLResponse:
         return self._render("message.html", status, title=title, why=why)
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
     portal: Portal = request.app.state.portal
     assert isinstance(exc, Refusal)
-    return portal._message(exc.status, exc.title, exc.why)
+    return portal.message(exc.status, exc.title, exc.why)
 
 
 async def _no_page(request: Request) -> Response:

@@ -268,6 +268,12 @@ async def test_links_that_are_not_valid_here_are_refused_without_an_update(
     assert await d.history_length() == before
     # The steward's link does not open a statement, nor decide one.
     assert (await _post(d, data, "approve")).status_code == 400
+    # A stored package that no longer matches what the steward was sent is not served.
+    st = await d.cli.status(d.handle.id)
+    manifest = Path(st.data_packages[-1].location) / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes() + b" ")
+    damaged = await d.http.get(d.path(data) + "/data.zip")
+    assert damaged.status_code == 500 and "does not match the checksum" in damaged.text
 
 
 async def test_with_links_required_the_cli_and_a_signal_cannot_decide_for_an_approver(
