@@ -36,6 +36,7 @@ test-tools:
 	@scripts/ensure-test-server.sh >/dev/null
 	@scripts/ensure-compose-schema.sh >/dev/null
 	@scripts/ensure-chromium.sh >/dev/null
+	@scripts/ensure-minio.sh >/dev/null
 
 # Not part of `make test`: minutes of load on the whole machine.
 # `make bench` runs the whole benchmark (about 100 minutes on 2 cores); BENCH_ARGS narrows

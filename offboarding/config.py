@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     transfer_root: Path = Path("data/transfer")
     archive_root: Path = Path("data/archive")
 
+    storage: Literal["filesystem", "s3"] = "filesystem"
+    """Where exports and archives go: the two roots above, or an S3-compatible bucket
+    (then under the prefixes ``<s3_prefix>transfer/`` and ``<s3_prefix>archive/``)."""
+    s3_bucket: str | None = None
+    s3_endpoint: str | None = None
+    """For S3-compatible stores (MinIO, ...); empty for AWS itself."""
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
+    s3_access_key_id: str | None = None
+    """Else the standard AWS variables (AWS_ACCESS_KEY_ID, ...) are used."""
+    s3_secret_access_key: SecretStr | None = None
+
     @field_validator("smtp_host", "mail_from", "ops_email", "message_id_domain")
     @classmethod
     def _single_line(cls, value: str) -> str:

@@ -11,6 +11,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from offboarding.activities.blocking import in_thread
+from offboarding.activities.data_transfer import export_key
 from offboarding.activities.email import TEMPLATES
 from offboarding.activities.outbox import Outbox
 from offboarding.activities.stores import (
@@ -29,9 +30,11 @@ REPORT = "closure-report.html"
 
 class Archiver:
     def __init__(self, settings: Settings, store: BundleStore | None = None,
-                 outbox: Outbox | None = None) -> None:
+                 outbox: Outbox | None = None, transfer: BundleStore | None = None) -> None:
         self.settings = settings
         self.store: BundleStore = store or FileSystemStore(settings.archive_root)
+        self.transfer: BundleStore = transfer or FileSystemStore(settings.transfer_root)
+        """Where the exports are: their manifests are archived too."""
         self.outbox = outbox or Outbox(settings.outbox_dir)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -52,11 +55,11 @@ class Archiver:
             files[name] = st.model_dump_json(indent=2).encode()
         for name, raw in self.outbox.messages(record.workflow_id).items():
             files[f"emails/{name}"] = raw
-        transfer = self.settings.transfer_root.resolve()
         for pkg in record.data_packages:
-            manifest = transfer / pkg.location / "manifest.json"
-            if manifest.is_file():
-                files[f"data/manifest-export-{pkg.attempt}.json"] = manifest.read_bytes()
+            manifest = self.transfer.read(
+                export_key(record.client_id, record.workflow_id, pkg.attempt), "manifest.json")
+            if manifest is not None:
+                files[f"data/manifest-export-{pkg.attempt}.json"] = manifest
         files[REPORT] = self.env.get_template("closure_report.html").render(
             r=record, generated=datetime.now(UTC)
         ).encode()
@@ -74,7 +77,7 @@ class Archiver:
                 ) from None
             # A retry of this very archive, written before a crash: the same record.
             earlier_manifest = self.store.read(key, "MANIFEST.json") or b""
-            return ArchiveReceipt(location=str(self.settings.archive_root / key),
+            return ArchiveReceipt(location=self.store.where(key),
                                   manifest_sha256=sha256(earlier_manifest),
                                   files=sorted(json.loads(earlier_manifest or b"{}")),
                                   report=f"{key}/{REPORT}")

@@ -46,7 +46,7 @@ class DataTransfer:
         existing = self.store.read(key, "manifest.json")
         if existing is not None:  # a retry after the package was written
             manifest = json.loads(existing)
-            return DataPackage(attempt=req.attempt, location=str(self.settings.transfer_root / key),
+            return DataPackage(attempt=req.attempt, location=self.store.where(key),
                                manifest_sha256=sha256(existing), files=len(manifest["files"]),
                                bytes=sum(f["bytes"] for f in manifest["files"]),
                                skipped=[s["path"] for s in manifest.get("skipped", [])])

@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from offboarding.activities.access import AccessRevoker
 from offboarding.activities.archive import Archiver
 from offboarding.activities.data_transfer import DataTransfer
 from offboarding.activities.email import Mailer
 from offboarding.activities.outbox import Outbox
-from offboarding.activities.stores import FileSystemStore
+from offboarding.activities.s3_store import S3BundleStore, s3_store
+from offboarding.activities.stores import BundleStore, FileSystemStore
 from offboarding.config import Settings
+
+
+def bundle_store(settings: Settings, which: Literal["transfer", "archive"]) -> BundleStore:
+    """The transfer or archive store the settings name (the portal serves exports from the
+    same transfer store)."""
+    if settings.storage == "filesystem":
+        return FileSystemStore(settings.transfer_root if which == "transfer"
+                               else settings.archive_root)
+    if not settings.s3_bucket:
+        raise ValueError("OFFBOARDING_STORAGE=s3 needs OFFBOARDING_S3_BUCKET")
+    secret = settings.s3_secret_access_key
+    bucket = s3_store(settings.s3_bucket, endpoint=settings.s3_endpoint,
+                      region=settings.s3_region, access_key_id=settings.s3_access_key_id,
+                      secret_access_key=secret.get_secret_value() if secret else None)
+    prefix = f"{settings.s3_prefix}{which}"
+    return S3BundleStore(bucket, prefix, location=f"s3://{settings.s3_bucket}/{prefix}")
 
 
 def build_activities(settings: Settings) -> Sequence[Callable[..., Any]]:
     """The stores are made here and passed in: where the outbox, the transfer packages
     and the archive live is the worker's choice, not each activity's."""
     outbox = Outbox(settings.outbox_dir)
-    data = DataTransfer(settings, FileSystemStore(settings.transfer_root))
+    transfer = bundle_store(settings, "transfer")
+    data = DataTransfer(settings, transfer)
+    archive = Archiver(settings, bundle_store(settings, "archive"), outbox, transfer)
     return [
         Mailer(settings, outbox).send_email,
         AccessRevoker(settings).revoke_access,
         data.export_client_data,
         data.purge_client_data,
-        Archiver(settings, FileSystemStore(settings.archive_root), outbox).archive_offboarding,
+        archive.archive_offboarding,
     ]

@@ -15,15 +15,27 @@ class BundleExists(Exception):
     """A different bundle already sits under that key."""
 
 
+class Readable(Protocol):
+    """What a bundle's file is streamed from."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class BundleStore(Protocol):
     def read(self, key: str, name: str) -> bytes | None: ...
 
-    def open(self, key: str, name: str) -> tuple[BinaryIO, int] | None:
+    def open(self, key: str, name: str) -> tuple[Readable, int] | None:
         """A file of a bundle to stream, and its size; None when there is none."""
         ...
 
     def write_bundle(self, key: str, files: dict[str, bytes]) -> str:
         """Write all files under ``key`` at once and return where they are."""
+        ...
+
+    def where(self, key: str) -> str:
+        """Where the bundle under ``key`` is, as receipts name it."""
         ...
 
     def delete(self, key: str) -> bool: ...
@@ -48,6 +60,9 @@ class FileSystemStore:
     def read(self, key: str, name: str) -> bytes | None:
         path = self._path(key) / name
         return path.read_bytes() if path.is_file() else None
+
+    def where(self, key: str) -> str:
+        return str(self._path(key))
 
     def open(self, key: str, name: str) -> tuple[BinaryIO, int] | None:
         path = self._path(key) / name

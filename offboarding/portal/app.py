@@ -35,7 +35,8 @@ from starlette.routing import Route
 from temporalio.client import Client
 
 from offboarding.activities.data_transfer import export_key
-from offboarding.activities.stores import BundleStore, FileSystemStore, sha256
+from offboarding.activities.registry import bundle_store
+from offboarding.activities.stores import BundleStore, sha256
 from offboarding.cli.client import OffboardingClient, Refused
 from offboarding.config import Settings
 from offboarding.portal import forms
@@ -74,7 +75,7 @@ class Portal:
         self.public_keys = keys.public() if keys else {}
         self.task_queue = settings.task_queue
         self.link = settings.portal_link
-        self.store = store or FileSystemStore(settings.transfer_root)
+        self.store = store or bundle_store(settings, "transfer")
         self.ops: OffboardingClient | None = None
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                                       autoescape=True, undefined=jinja2.StrictUndefined)
