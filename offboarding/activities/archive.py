@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from offboarding.activities.blocking import in_thread
 from offboarding.activities.data_transfer import export_key
 from offboarding.activities.email import TEMPLATES
-from offboarding.activities.outbox import Outbox
+from offboarding.activities.outbox import FileOutbox, Outbox
 from offboarding.activities.stores import (
     BundleExists,
     BundleStore,
@@ -35,7 +35,7 @@ class Archiver:
         self.store: BundleStore = store or FileSystemStore(settings.archive_root)
         self.transfer: BundleStore = transfer or FileSystemStore(settings.transfer_root)
         """Where the exports are: their manifests are archived too."""
-        self.outbox = outbox or Outbox(settings.outbox_dir)
+        self.outbox: Outbox = outbox or FileOutbox(settings.outbox_dir)
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=True,

@@ -29,7 +29,7 @@ import jinja2
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from offboarding.activities.outbox import Outbox
+from offboarding.activities.outbox import FileOutbox, Outbox
 from offboarding.activities.smtp_pool import SmtpPool
 from offboarding.activities.stores import safe_key
 from offboarding.config import Settings
@@ -74,7 +74,7 @@ def _paragraphs(text: str) -> list[dict[str, Any]]:
 class Mailer:
     def __init__(self, settings: Settings, outbox: Outbox | None = None) -> None:
         self.settings = settings
-        self.outbox = outbox or Outbox(settings.outbox_dir)
+        self.outbox: Outbox = outbox or FileOutbox(settings.outbox_dir)
         self.pool = SmtpPool(settings)
         self.links = settings.links()
         self.env = jinja2.Environment(
@@ -198,6 +198,17 @@ class Mailer:
             return receipt.model_copy(update={"already_sent": True})
         msg, link = self.compose(req)
         raw = msg.as_bytes(policy=SMTP_WIRE)  # flattened once: sent and kept alike
+        held = self.outbox.claim(req.workflow_id, req.key)
+        if held:  # retried by Temporal until that send is recorded or its claim expires
+            raise ApplicationError(f"{held}; waiting for it", type="SendInProgress")
+        try:
+            return await self._send(req, msg, raw, link)
+        except BaseException:
+            self.outbox.release(req.workflow_id, req.key)
+            raise
+
+    async def _send(self, req: EmailRequest, msg: Message, raw: bytes,
+                    link: dict[str, Any]) -> EmailReceipt:
         s = self.settings
         meter = activity.metric_meter()
         sender = email.utils.parseaddr(s.mail_from)[1]

@@ -20,7 +20,7 @@ from offboarding.activities.access import AccessRevoker
 from offboarding.activities.archive import Archiver
 from offboarding.activities.blocking import in_thread
 from offboarding.activities.email import Mailer
-from offboarding.activities.outbox import Outbox
+from offboarding.activities.outbox import FileOutbox
 from offboarding.config import Settings
 from offboarding.models.records import EmailRequest, RevokeRequest
 from offboarding.workflows.state import OffboardingState
@@ -87,7 +87,7 @@ async def test_an_outbox_written_by_an_older_worker_is_still_honoured(
     assert again.already_sent and not mail.messages
     req = req.model_copy(update={"key": "farewell"})
     await ActivityEnvironment().run(Mailer(settings).send_email, req)
-    kept = Outbox(settings.outbox_dir).messages("wf-old")
+    kept = FileOutbox(settings.outbox_dir).messages("wf-old")
     assert sorted(kept) == ["farewell.eml", "notice.eml"]
     assert kept["notice.eml"].endswith(b"old body\r\n")
     assert kept["farewell.eml"] == mail.messages[0].raw
