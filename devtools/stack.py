@@ -83,6 +83,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "OFFBOARDING_REQUIRE_LINKS": str(settings.require_links).lower(),
         **({"OFFBOARDING_LINK_KEY_FILE": str(settings.link_key_file)}
            if settings.link_key_file else {}),
+        "OFFBOARDING_STORAGE": settings.storage,
+        **({"OFFBOARDING_S3_BUCKET": settings.s3_bucket or "",
+            "OFFBOARDING_S3_ENDPOINT": settings.s3_endpoint or "",
+            "OFFBOARDING_S3_REGION": settings.s3_region,
+            "OFFBOARDING_S3_PREFIX": settings.s3_prefix,
+            "OFFBOARDING_S3_ACCESS_KEY_ID": settings.s3_access_key_id or "",
+            "OFFBOARDING_S3_SECRET_ACCESS_KEY": (settings.s3_secret_access_key
+                                                 .get_secret_value()
+                                                 if settings.s3_secret_access_key else "")}
+           if settings.storage == "s3" else {}),
     }
 
 

@@ -21,13 +21,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools import mailcapture
 from devtools.mailcapture import MailCapture
+from devtools.minio import MinioServer
 from devtools.procs import free_port
 from devtools.scim import ScimServer
 from devtools.stack import DevServer
 from offboarding.config import ScimSystem, Settings
 from offboarding.security.links import new_key_file
 from offboarding.temporal import connect, register_search_attributes
-from tests.helpers import CLIENT_DATA
+from tests.helpers import BUCKET, CLIENT_DATA
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -106,6 +107,15 @@ def mail(smtp: tuple[int, MailCapture]) -> MailCapture:
 def scim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScimServer]:
     log = tmp_path_factory.mktemp("scim") / "scim.log"
     server = ScimServer(free_port(), ["crm", "wiki"], SCIM_TOKEN, log=log)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    """A real S3-compatible server (MinIO) with the tests' bucket."""
+    server = MinioServer(tmp_path_factory.mktemp("minio") / "data")
+    server.make_bucket(BUCKET)
     yield server
     server.close()
 

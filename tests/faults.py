@@ -32,9 +32,10 @@ class FaultProxy:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter,
-                       delay: float) -> None:
+                       upstream: bool) -> None:
             try:
                 while data := await src.read(65536):
+                    delay = self.delay if upstream else 0.0  # may be changed mid-test
                     if delay:
                         self.seen.set()
                         await asyncio.sleep(delay)
@@ -45,7 +46,7 @@ class FaultProxy:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer, self.delay), pipe(up_reader, writer, 0))
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
 
     def close(self) -> None:
         if self.server is not None:

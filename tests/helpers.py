@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from devtools import stack
 from devtools.examples import example_client
+from devtools.minio import MinioServer
 from devtools.procs import free_port
 from devtools.scim import ScimServer
 from offboarding.activities.registry import build_activities
@@ -78,6 +80,15 @@ def worker_env(settings: Settings, address: str, metrics_port: int = 0) -> dict[
 
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
+BUCKET = "offboarding-tests"
+
+
+def s3_settings(settings: Settings, minio: MinioServer) -> Settings:
+    """Settings that put exports, archives and the outbox in MinIO under a fresh prefix."""
+    return settings.model_copy(update={
+        "storage": "s3", "s3_bucket": BUCKET, "s3_endpoint": minio.endpoint,
+        "s3_prefix": f"test-{uuid.uuid4().hex[:8]}/", "s3_access_key_id": minio.user,
+        "s3_secret_access_key": SecretStr(minio.password)})
 
 
 async def record_history(handle: WorkflowHandle[Any, Any], name: str) -> None:

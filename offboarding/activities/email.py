@@ -21,7 +21,7 @@ from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import aiosmtplib
@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError
 
 from offboarding.activities.outbox import FileOutbox, Outbox
 from offboarding.activities.smtp_pool import SmtpPool
-from offboarding.activities.stores import safe_key
+from offboarding.activities.stores import BundleStore, FileSystemStore, safe_key
 from offboarding.config import Settings
 from offboarding.models.records import Attachment, EmailReceipt, EmailRequest
 from offboarding.models.text import unprintable
@@ -72,8 +72,11 @@ def _paragraphs(text: str) -> list[dict[str, Any]]:
 
 
 class Mailer:
-    def __init__(self, settings: Settings, outbox: Outbox | None = None) -> None:
+    def __init__(self, settings: Settings, outbox: Outbox | None = None,
+                 archive: BundleStore | None = None) -> None:
         self.settings = settings
+        self.archive: BundleStore = archive or FileSystemStore(settings.archive_root)
+        """Where the closure report attached to the farewell is read from."""
         self.outbox: Outbox = outbox or FileOutbox(settings.outbox_dir)
         self.pool = SmtpPool(settings)
         self.links = settings.links()
@@ -172,23 +175,33 @@ class Mailer:
         return msg, link
 
     def _attachment(self, att: Attachment) -> MIMEBase:
-        root = (
-            self.settings.documents_root if att.root == "documents"
-            else self.settings.archive_root
-        ).resolve()
-        path = (root / att.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        name = PurePosixPath(att.path).name
+        data = self._archived(att.path) if att.root == "archive" else self._document(att.path)
+        if data is None:
             raise ApplicationError(
                 f"attachment {att.path!r} is not a file under the {att.root} root",
                 type="MissingAttachment", non_retryable=True,
             )
-        ctype, _ = mimetypes.guess_type(path.name)
+        ctype, _ = mimetypes.guess_type(name)
         maintype, subtype = (ctype or "application/octet-stream").split("/", 1)
         part = MIMEBase(maintype, subtype)
-        part.set_payload(path.read_bytes())
+        part.set_payload(data)
         encoders.encode_base64(part)
-        part.add_header("Content-Disposition", "attachment", filename=path.name)
+        part.add_header("Content-Disposition", "attachment", filename=name)
         return part
+
+    def _document(self, rel: str) -> bytes | None:
+        root = self.settings.documents_root.resolve()
+        path = (root / rel).resolve()
+        return path.read_bytes() if path.is_relative_to(root) and path.is_file() else None
+
+    def _archived(self, rel: str) -> bytes | None:
+        """A file of an archive bundle (``<bundle key>/<name>``), from the archive store."""
+        key, _, name = rel.rpartition("/")
+        try:
+            return self.archive.read(key, name) if key else None
+        except ValueError:  # a key that escapes the store
+            return None
 
     @activity.defn(name="send_email")
     async def send_email(self, req: EmailRequest) -> EmailReceipt:

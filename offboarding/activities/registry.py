@@ -50,9 +50,10 @@ def build_activities(settings: Settings) -> Sequence[Callable[..., Any]]:
     sent = outbox(settings)
     transfer = bundle_store(settings, "transfer")
     data = DataTransfer(settings, transfer)
-    archive = Archiver(settings, bundle_store(settings, "archive"), sent, transfer)
+    archived = bundle_store(settings, "archive")
+    archive = Archiver(settings, archived, sent, transfer)
     return [
-        Mailer(settings, sent).send_email,
+        Mailer(settings, sent, archived).send_email,
         AccessRevoker(settings).revoke_access,
         data.export_client_data,
         data.purge_client_data,

@@ -10,40 +10,20 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from devtools.mailcapture import MailCapture
-from devtools.minio import MinioServer
 from offboarding.activities.email import Mailer
 from offboarding.activities.outbox import CLAIM_LEASE
 from offboarding.activities.registry import bundle_store, outbox
 from offboarding.activities.stores import BundleExists, BundleStore
 from offboarding.config import Settings
 from offboarding.models.records import EmailReceipt, EmailRequest
+from tests.helpers import s3_settings
 from tests.integration.test_activities import CONTEXT
-
-BUCKET = "offboarding-tests"
-
-
-@pytest.fixture(scope="session")
-def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
-    server = MinioServer(tmp_path_factory.mktemp("minio") / "data")
-    server.make_bucket(BUCKET)
-    yield server
-    server.close()
-
-
-def s3_settings(settings: Settings, minio: MinioServer) -> Settings:
-    """Settings that put exports, archives and the outbox in MinIO under a fresh prefix."""
-    return settings.model_copy(update={
-        "storage": "s3", "s3_bucket": BUCKET, "s3_endpoint": minio.endpoint,
-        "s3_prefix": f"test-{uuid.uuid4().hex[:8]}/", "s3_access_key_id": minio.user,
-        "s3_secret_access_key": SecretStr(minio.password)})
 
 
 @pytest.fixture(params=["filesystem", "s3"])
