@@ -46,12 +46,22 @@ def test_the_compose_file_follows_the_compose_specification(compose: dict[str, A
         validator.validate(broken)
 
 
+ENV_EXAMPLE = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+
+
 def _resolve(value: str) -> str:
-    """${VAR:-default} as compose resolves it with VAR unset."""
-    return re.sub(r"\$\{[A-Z_]+:-(.*)\}", r"\1", value)
+    """``${VAR:-default}`` and ``${VAR:?why}`` as compose resolves them with the operator's
+    .env made from .env.example (a required one missing from it is a failure)."""
+    def one(m: re.Match[str]) -> str:
+        name, op, rest = m.group(1), m.group(2), m.group(3)
+        if op == ":?":
+            assert name in ENV_EXAMPLE, f"{name} is required but .env.example lacks it"
+        return ENV_EXAMPLE.get(name, rest if op == ":-" else "")
+    return re.sub(r"\$\{([A-Z_]+)(:-|:\?)([^}]*)\}", one, value)
 
 
-@pytest.mark.parametrize("service", ["worker", "setup", "portal"])
+@pytest.mark.parametrize("service", ["worker", "setup", "portal", "codec-server"])
 def test_the_worker_environment_matches_the_settings_model(
     compose: dict[str, Any], service: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -71,6 +81,35 @@ def test_the_worker_environment_matches_the_settings_model(
     settings = Settings()  # raises, naming the variable, if a value is wrong
     if service == "worker":
         assert settings.smtp_host == "mailpit" and settings.smtp_port == 1025
+        # Nothing a retry on another replica needs is on this one's disk.
+        assert settings.storage == "s3" and settings.s3_endpoint == "http://minio:9000"
+        # Scrapeable from outside the container.
+        assert settings.metrics_address.startswith("0.0.0.0:")
+
+
+def test_every_image_is_pinned_and_every_start_waits_for_what_it_needs(
+        compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        image = service.get("image", "")
+        tag = image.rpartition(":")[2] if ":" in image else ""
+        assert re.search(r"\d+\.\d+|RELEASE\.\d{4}", tag), f"{name}: {image!r} is not pinned"
+        needs = service.get("depends_on", {})
+        assert isinstance(needs, dict), f"{name}: depends_on without conditions"
+        for other, how in needs.items():
+            assert other in services, f"{name} depends on unknown {other}"
+            wanted = ("service_healthy" if "healthcheck" in services[other]
+                      else "service_completed_successfully"
+                      if services[other].get("restart", "").startswith("on-failure")
+                      else "service_started")
+            assert how["condition"] == wanted, f"{name} -> {other}: {how}"
+    # Payloads are never plaintext in this deployment: every process that touches them
+    # has the keys, and the UI decodes through the codec server.
+    for name in ("worker", "portal", "codec-server"):
+        assert "OFFBOARDING_CODEC_KEYS" in services[name]["environment"], name
+    assert services["temporal-ui"]["environment"]["TEMPORAL_CODEC_ENDPOINT"].startswith(
+        "http://localhost:8081/")
+    assert not (ROOT / ".env").exists() or ".env" in (ROOT / ".gitignore").read_text()
 
 
 def test_the_image_copies_every_module_the_worker_imports() -> None:
