@@ -29,11 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
-def on_fresh_stack(work: Callable[[Stack], Coroutine[Any, Any, T]]) -> T:
+def on_fresh_stack(work: Callable[[Stack], Coroutine[Any, Any, T]],
+                   storage: str = "filesystem") -> T:
     """Runs ``work`` on servers of its own; their directory (logs, SQLite file) is removed
     afterwards, or kept and named when the work failed."""
     tmp = Path(tempfile.mkdtemp(prefix="offboarding-bench-"))
-    stack = Stack(tmp)
+    stack = Stack(tmp, storage)
     try:
         stack.start("bench-offboarding")
         result = asyncio.run(work(stack))
@@ -161,6 +162,8 @@ def main() -> None:
     p.add_argument("--open", type=int, default=5000, help="0 to leave it out")
     p.add_argument("--day-ms", type=int, default=20)
     p.add_argument("--email-messages", type=int, default=300)
+    p.add_argument("--storage", choices=["filesystem", "s3"], default="filesystem",
+                   help="s3: the workers share a MinIO bucket (results in results-s3.md)")
     p.add_argument("--profile", action="store_true",
                    help="sample the worker with py-spy in each N's first repetition; "
                         "summaries in bench/profile-N.md")
@@ -175,7 +178,7 @@ def main() -> None:
             raw = Path(tempfile.mkdtemp(prefix="py-spy-")) / "stacks.txt" \
                 if args.profile and rep == 0 else None
             runs.append(on_fresh_stack(functools.partial(throughput.run, n, args.day_ms,
-                                                         profile=raw)))
+                                                         profile=raw), args.storage))
             if raw is not None:
                 (ROOT / "bench" / f"profile-{n}.md").write_text(
                     f"# Worker profile, N = {n}\n\npy-spy, 100 samples/s, while the worker "
@@ -190,12 +193,13 @@ def main() -> None:
     email = asyncio.run(email_path.measure(args.email_messages, 3))
     text = report(rows, opened, email, args.day_ms)
     print(text)
-    (ROOT / "bench" / "results.md").write_text("# Benchmark results\n\n`make bench "
+    name = "results.md" if args.storage == "filesystem" else f"results-{args.storage}.md"
+    (ROOT / "bench" / name).write_text("# Benchmark results\n\n`make bench "
                                                f"BENCH_ARGS=\"{' '.join(sys.argv[1:])}\"`"
                                                f"\n\n{text}\n")
-    if rows:
+    if rows and args.storage == "filesystem":
         chart(rows, ROOT / "bench" / "results.png")
-    say("written to bench/results.md and bench/results.png")
+    say(f"written to bench/{name}")
 
 
 if __name__ == "__main__":

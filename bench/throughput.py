@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
@@ -25,6 +26,7 @@ from bench.skeleton import Shape, SkeletonOffboarding, shape_of
 from devtools import mailcapture
 from devtools.examples import example_client
 from devtools.humans import NEEDS_STATUS, answer
+from devtools.minio import MinioServer
 from devtools.procs import free_port, start_logged, stop
 from devtools.scim import ScimServer
 from devtools.stack import DevServer, worker_env
@@ -48,7 +50,10 @@ class Stack:
     dev stack as make run and the tests (devtools/stack.py)."""
 
     dir: Path
+    storage: str = "filesystem"
+    """Or ``s3``: the outbox, exports and archives in a MinIO bucket, as beyond one machine."""
     server: DevServer | None = None
+    minio: MinioServer | None = None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     scim: ScimServer | None = None
     controller: Any = None
@@ -76,6 +81,13 @@ class Stack:
             state_dir=self.dir / "state", client_data_root=self.dir / "client-data",
             documents_root=ROOT / "examples/documents", transfer_root=self.dir / "transfer",
             archive_root=self.dir / "archive")
+        if self.storage == "s3":
+            self.minio = MinioServer(self.dir / "minio" / "data")
+            self.minio.make_bucket("bench")
+            settings = settings.model_copy(update={
+                "storage": "s3", "s3_bucket": "bench", "s3_endpoint": self.minio.endpoint,
+                "s3_access_key_id": self.minio.user,
+                "s3_secret_access_key": SecretStr(self.minio.password)})
         self.env = worker_env(settings, self.address)
 
     def start_process(self, args: list[str], log: str, ready: str) -> subprocess.Popen[bytes]:
@@ -90,6 +102,8 @@ class Stack:
             self.scim.close()
         if self.controller is not None:
             self.controller.stop()
+        if self.minio is not None:
+            self.minio.close()
 
 
 def client_files(n: int, stack: Stack, tag: str, prepare: bool = True) -> list[ClientFile]:
