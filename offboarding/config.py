@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from offboarding.models.status import Timings
@@ -106,9 +114,9 @@ class Settings(BaseSettings):
     archive_root: Path = Path("data/archive")
 
     storage: Literal["filesystem", "s3"] = "filesystem"
-    """Where exports and archives go: the two roots above, or an S3-compatible bucket
-    (then under the prefixes ``<s3_prefix>transfer/`` and ``<s3_prefix>archive/``)."""
-    s3_bucket: str | None = None
+    """Where the outbox, exports and archives go: the folders above, or an S3-compatible
+    bucket shared by every worker (under ``<s3_prefix>outbox/``, ``transfer/``, ``archive/``)."""
+    s3_bucket: str | None = Field(default=None, validate_default=True)
     s3_endpoint: str | None = None
     """For S3-compatible stores (MinIO, ...); empty for AWS itself."""
     s3_region: str = "us-east-1"
@@ -116,6 +124,13 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     """Else the standard AWS variables (AWS_ACCESS_KEY_ID, ...) are used."""
     s3_secret_access_key: SecretStr | None = None
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _bucket_for_s3(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("storage") == "s3" and not value:
+            raise ValueError("is required when OFFBOARDING_STORAGE=s3")
+        return value
 
     @field_validator("smtp_host", "mail_from", "ops_email", "message_id_domain")
     @classmethod
