@@ -50,7 +50,8 @@ async def run(settings: Settings, address: str | None, graceful_seconds: float) 
     worker = build_worker(client, settings, graceful_seconds=graceful_seconds)
     gauges = None
     if runtime is not None:
-        gauges = asyncio.create_task(ApprovalGauges(client, runtime.metric_meter).run())
+        gauges = asyncio.create_task(ApprovalGauges(client, runtime.metric_meter,
+                                                     settings.task_queue).run())
         log.info("metrics on http://%s/metrics", settings.metrics_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
