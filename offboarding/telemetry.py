@@ -18,6 +18,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -129,6 +130,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str) -> None:
+    # The SDK appends its whole context dict to every message by default; the JSON lines
+    # carry the same as fields (workflow_id, run_id, activity, attempt), once.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     handler = logging.StreamHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

@@ -126,6 +126,10 @@ async def test_the_worker_process_runs_an_offboarding_with_metrics_and_clean_log
     entries = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert entries[-1]["msg"] == "worker stopped"
     steps = {(e.get("workflow_id"), e.get("step")) for e in entries}
+    # Temporal's context is in fields, once, not appended to each message as well.
+    assert not [e["msg"] for e in entries if "'workflow_id'" in e["msg"]
+                or "'activity_id'" in e["msg"]]
+    assert any(e.get("activity") == "send_email" for e in entries)
     assert (wid, "settlement") in steps and (wid, "farewell") in steps
     assert SCIM_TOKEN not in out and "Dear " not in out, "no secrets, no message bodies"
 
