@@ -33,7 +33,7 @@ from offboarding.config import ScimSystem, Settings
 from offboarding.models.loading import load_client_file
 from offboarding.security import links
 from offboarding.security.codec import load_keys, new_key_file
-from offboarding.security.codec_server import make_server, serve_in_thread
+from offboarding.security.codec_server import Access, Served, default_hosts, make_app
 from offboarding.temporal import connect, register_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,9 +94,10 @@ def main() -> int:
     smtp = scim = codec_server = None
     try:
         token = codec.server_token()  # given to the UI in its codec endpoint's path
-        codec_server = make_server(codec, "127.0.0.1", codec_port,
-                                   ui_origin=f"http://localhost:{ui_port}", token=token)
-        serve_in_thread(codec_server)
+        codec_server = Served(make_app(codec, ui_origin=f"http://localhost:{ui_port}",
+                                       access=Access(token=token),
+                                       hosts=default_hosts("127.0.0.1", codec_port, [])),
+                              "127.0.0.1", codec_port)
         dev = DevServer(data / "temporal.db", logs / "temporal.log", port=t_port,
                         ui_port=ui_port, log_level="warn", cli=cli, extra=[
                             "--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}/t/{token}"])

@@ -1,14 +1,20 @@
 """A codec server: lets the Temporal Web UI (and ``temporal --codec-endpoint``) show
 decoded payloads to ops, while Temporal itself only ever stores ciphertext.
 
-Implements Temporal's remote codec protocol: ``POST /encode`` and ``POST /decode`` with a
-JSON body ``{"payloads": [...]}`` (protobuf JSON). Every request must carry the token, as
-``Authorization: Bearer <token>`` or in the path (``/t/<token>/decode``: the Web UI's codec
-endpoint setting holds no headers). By default the token is derived from the key file
-(``EncryptionCodec.server_token``). Browsers are allowed from the UI's origin only: another
-Origin is refused outright, not merely denied CORS, and so is a Host header that is not
-this server's own name (a DNS-rebinding page). In production put it behind your SSO and let
-the UI pass the user's access token.
+Temporal's remote codec conventions: ``POST /{namespace}/encode`` and ``/{namespace}/decode``
+(or ``/encode`` and ``/decode`` with the namespace in an ``X-Namespace`` header), a JSON
+body ``{"payloads": [...]}`` in protobuf JSON, CORS for the Web UI's origin only. Served by
+Starlette under uvicorn: every request is awaited on one event loop.
+
+Who may decode:
+- a **static token**, as ``Authorization: Bearer <token>`` or in the path
+  (``/t/<token>/...``: the UI's codec endpoint setting holds no headers). By default it is
+  derived from the key file (``EncryptionCodec.server_token``);
+- or the **user's own access token**, which the UI forwards
+  (``TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true``): a JWT checked against your identity
+  provider's JWKS URL (``--jwks-url``, with ``--audience`` and ``--issuer``).
+Another Origin is refused outright, not merely denied CORS, and so is a Host header that is
+not this server's own name (a DNS-rebinding page), and a namespace it does not serve.
 """
 
 from __future__ import annotations
@@ -19,94 +25,159 @@ import contextlib
 import hmac
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
+import jwt
+import uvicorn
 from google.protobuf import json_format
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
 MAX_BODY = 16 * 1024 * 1024
 
 
-def make_server(codec: PayloadCodec, host: str, port: int, *, ui_origin: str,
-                token: str | None, hosts: set[str] | None = None) -> ThreadingHTTPServer:
-    """``hosts``: the Host headers accepted; by default the address it listens on, plus
-    localhost when that is a loopback address."""
-    allowed = hosts or {f"{host}:{port}", *([f"localhost:{port}", f"127.0.0.1:{port}"]
-                                             if host in ("127.0.0.1", "localhost") else [])}
+@dataclass
+class Access:
+    """Who may call: a static token, or a JWT from the identity provider (or both)."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # no payloads in logs
-            pass
+    token: str | None = None
+    jwks_url: str | None = None
+    audience: str | None = None
+    issuer: str | None = None
+    _jwks: jwt.PyJWKClient | None = field(default=None, repr=False)
 
-        def _cors(self) -> None:
-            if self.headers.get("Origin") == ui_origin:
-                self.send_header("Access-Control-Allow-Origin", ui_origin)
-                self.send_header("Access-Control-Allow-Credentials", "true")
-                self.send_header("Vary", "Origin")
-
-        def _reply(self, status: int, body: bytes = b"",
-                   content_type: str = "application/json") -> None:
-            self.send_response(status)
-            self._cors()
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_OPTIONS(self) -> None:
-            self.send_response(204)
-            self._cors()
-            self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
-            self.send_header("Access-Control-Allow-Headers",
-                             "Content-Type, X-Namespace, Authorization")
-            self.send_header("Access-Control-Max-Age", "600")
-            self.end_headers()
-
-        def do_POST(self) -> None:
-            if self.headers.get("Host") not in allowed:
-                return self._reply(403, b'{"error": "unexpected Host"}')
-            origin = self.headers.get("Origin")
-            if origin is not None and origin != ui_origin:
-                return self._reply(403, b'{"error": "origin not allowed"}')
-            given, path = self.headers.get("Authorization", "").removeprefix("Bearer "), self.path
-            if path.startswith("/t/"):
-                given, _, rest = path.removeprefix("/t/").partition("/")
-                path = "/" + rest
-            if path not in ("/encode", "/decode"):
-                return self._reply(404, b'{"error": "use /encode or /decode"}')
-            if token is not None and not hmac.compare_digest(given.encode(), token.encode()):
-                return self._reply(401, b'{"error": "missing or wrong token"}')
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                return self._reply(413, b'{"error": "body too large"}')
-            try:
-                payloads = json_format.Parse(self.rfile.read(length), Payloads())
-                fn = codec.encode if path == "/encode" else codec.decode
-                result = asyncio.run(fn(list(payloads.payloads)))
-            except Exception as err:
-                msg = f'{{"error": "{type(err).__name__}"}}'.encode()
-                return self._reply(400, msg)
-            body = json_format.MessageToJson(Payloads(payloads=result)).encode()
-            self._reply(200, body)
-
-    return ThreadingHTTPServer((host, port), Handler)
+    def allows(self, given: str) -> bool:
+        if self.token is not None and hmac.compare_digest(given.encode(), self.token.encode()):
+            return True
+        if self.jwks_url is None or given.count(".") != 2:
+            return False
+        if self._jwks is None:
+            self._jwks = jwt.PyJWKClient(self.jwks_url, cache_keys=True)
+        try:
+            key = self._jwks.get_signing_key_from_jwt(given)
+            jwt.decode(given, key.key, algorithms=["RS256", "ES256", "EdDSA"],
+                       audience=self.audience, issuer=self.issuer,
+                       options={"require": ["exp"], "verify_aud": self.audience is not None})
+            return True
+        except (jwt.PyJWTError, jwt.PyJWKClientError):
+            return False
 
 
-def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return thread
+def make_app(codec: PayloadCodec, *, ui_origin: str, access: Access, hosts: set[str],
+             namespaces: set[str] | None = None) -> Starlette:
+    """``hosts``: the Host headers accepted; ``namespaces``: those served (default: any)."""
+
+    def cors(response: Response, request: Request) -> Response:
+        if request.headers.get("origin") == ui_origin:
+            response.headers["Access-Control-Allow-Origin"] = ui_origin
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    def error(request: Request, status: int, why: str) -> Response:
+        return cors(JSONResponse({"error": why}, status_code=status), request)
+
+    async def preflight(request: Request) -> Response:
+        response = Response(status_code=204, headers={
+            "Access-Control-Allow-Methods": "POST, OPTIONS",
+            "Access-Control-Allow-Headers": "Content-Type, X-Namespace, Authorization",
+            "Access-Control-Max-Age": "600"})
+        return cors(response, request)
+
+    async def handle(request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return await preflight(request)
+        if request.headers.get("host") not in hosts:
+            return error(request, 403, "unexpected Host")
+        origin = request.headers.get("origin")
+        if origin is not None and origin != ui_origin:
+            return error(request, 403, "origin not allowed")
+        params = request.path_params
+        given = params.get("token") or request.headers.get("authorization", "").removeprefix(
+            "Bearer ")
+        if not access.allows(given):
+            return error(request, 401, "missing or wrong token")
+        namespace = params.get("namespace") or request.headers.get("x-namespace", "default")
+        if namespaces is not None and namespace not in namespaces:
+            return error(request, 404, f"namespace {namespace[:100]!r} is not served here")
+        body = await _body(request)
+        if body is None:
+            return error(request, 413, "body too large")
+        try:
+            payloads = json_format.Parse(body, Payloads())
+            fn = codec.encode if params["op"] == "encode" else codec.decode
+            result = await fn(list(payloads.payloads))
+        except Exception as err:
+            return error(request, 400, type(err).__name__)
+        text = json_format.MessageToJson(Payloads(payloads=result))
+        return cors(Response(text, media_type="application/json"), request)
+
+    routes = [Route(path, _only_ops(handle), methods=["POST", "OPTIONS"]) for path in (
+        "/{op}", "/{namespace}/{op}", "/t/{token}/{op}", "/t/{token}/{namespace}/{op}")]
+    return Starlette(routes=routes)
+
+
+def _only_ops(handle: Callable[[Request], Awaitable[Response]]
+              ) -> Callable[[Request], Awaitable[Response]]:
+    async def checked(request: Request) -> Response:
+        if request.path_params.get("op") not in ("encode", "decode"):
+            return JSONResponse({"error": "use /encode or /decode"}, status_code=404)
+        return await handle(request)
+    return checked
+
+
+async def _body(request: Request) -> bytes | None:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return None
+    return body
+
+
+def default_hosts(host: str, port: int, public: list[str]) -> set[str]:
+    """The address it listens on, plus localhost when that is a loopback address, plus
+    the public names given."""
+    loopback = [f"localhost:{port}", f"127.0.0.1:{port}"] if host in (
+        "127.0.0.1", "localhost") else []
+    return {f"{host}:{port}", *loopback, *public}
+
+
+class Served:
+    """The app under uvicorn on a thread of its own (make run, the tests)."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
+                                                    log_level="warning", server_header=False))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started and self.thread.is_alive():
+            threading.Event().wait(0.02)
+
+    def shutdown(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
 
 
 def main() -> int:
     from offboarding.config import load_settings
 
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081)
     p.add_argument("--ui-origin", default="http://localhost:8233")
     p.add_argument("--token", help="the token to require (default: derived from the key)")
+    p.add_argument("--jwks-url", help="also accept the user's JWT, checked against this JWKS")
+    p.add_argument("--audience", help="the JWT audience to require")
+    p.add_argument("--issuer", help="the JWT issuer to require")
+    p.add_argument("--namespace", action="append", default=[],
+                   help="a namespace to serve (repeatable; default: any)")
     p.add_argument("--public-host", action="append", default=[],
                    help="a Host header to accept besides the listening address (repeatable)")
     args = p.parse_args()
@@ -115,12 +186,15 @@ def main() -> int:
         print("codec server: no keys configured (OFFBOARDING_CODEC_KEY_FILE or "
               "OFFBOARDING_CODEC_KEYS)", file=sys.stderr)
         return 2
-    hosts = {f"{args.host}:{args.port}", *args.public_host} if args.public_host else None
-    server = make_server(codec, args.host, args.port, ui_origin=args.ui_origin,
-                         token=args.token or codec.server_token(), hosts=hosts)
+    access = Access(token=args.token or codec.server_token(), jwks_url=args.jwks_url,
+                    audience=args.audience, issuer=args.issuer)
+    app = make_app(codec, ui_origin=args.ui_origin, access=access,
+                   hosts=default_hosts(args.host, args.port, args.public_host),
+                   namespaces=set(args.namespace) or None)
     print(f"codec server on http://{args.host}:{args.port} for {args.ui_origin}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        asyncio.run(uvicorn.Server(uvicorn.Config(
+            app, host=args.host, port=args.port, server_header=False)).serve())
     return 0
 
 

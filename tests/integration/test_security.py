@@ -3,13 +3,20 @@ codec server decodes it for the Web UI only with a token, and keys can be rotate
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,7 +27,13 @@ from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel, SkipStep
 from offboarding.security.codec import CodecKeyError, EncryptionCodec, load_keys, new_key_file
-from offboarding.security.codec_server import make_server, serve_in_thread
+from offboarding.security.codec_server import (
+    MAX_BODY,
+    Access,
+    Served,
+    default_hosts,
+    make_app,
+)
 from offboarding.temporal import connect
 from tests.conftest import SCIM_TOKEN
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
@@ -70,21 +83,29 @@ async def test_the_stored_history_holds_no_personal_data_in_plaintext(
         await dev_env.client.get_workflow_handle(wid).result()
 
 
+def _served(codec: EncryptionCodec, access: Access,
+            namespaces: set[str] | None = None) -> tuple[Served, str]:
+    port = free_port()
+    app = make_app(codec, ui_origin=UI, access=access,
+                   hosts=default_hosts("127.0.0.1", port, []), namespaces=namespaces)
+    return Served(app, "127.0.0.1", port), f"http://127.0.0.1:{port}"
+
+
+def _encrypted_body(codec: EncryptionCodec, text: bytes) -> dict[str, object]:
+    secret = Payload(metadata={"encoding": b"json/plain"}, data=text)
+    [encrypted] = asyncio.run(codec.encode([secret]))
+    return {"payloads": [{
+        "metadata": {k: base64.b64encode(v).decode() for k, v in encrypted.metadata.items()},
+        "data": base64.b64encode(encrypted.data).decode()}]}
+
+
 def test_the_codec_server_decodes_for_the_ui_only_with_the_token(
     codec: EncryptionCodec,
 ) -> None:
-    import asyncio
-
-    port = free_port()
-    server = make_server(codec, "127.0.0.1", port, ui_origin=UI, token="ops-token")
-    serve_in_thread(server)
+    server, base = _served(codec, Access(token="ops-token"))
     try:
-        secret = Payload(metadata={"encoding": b"json/plain"}, data=b'"Globex Retail Inc"')
-        [encrypted] = asyncio.run(codec.encode([secret]))
-        body = {"payloads": [{
-            "metadata": {k: base64.b64encode(v).decode() for k, v in encrypted.metadata.items()},
-            "data": base64.b64encode(encrypted.data).decode()}]}
-        url = f"http://127.0.0.1:{port}/decode"
+        body = _encrypted_body(codec, b'"Globex Retail Inc"')
+        url = f"{base}/decode"
         assert httpx.post(url, json=body).status_code == 401
         assert httpx.post(url, json=body, headers={"Authorization": "Bearer nope"}
                           ).status_code == 401
@@ -96,10 +117,75 @@ def test_the_codec_server_decodes_for_the_ui_only_with_the_token(
         assert base64.b64decode(decoded["data"]) == b'"Globex Retail Inc"'
         preflight = httpx.options(url, headers={"Origin": UI})
         assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+        assert "X-Namespace" in preflight.headers["Access-Control-Allow-Headers"]
         other = httpx.options(url, headers={"Origin": "http://evil.example"})
         assert "Access-Control-Allow-Origin" not in other.headers
     finally:
         server.shutdown()
+
+
+def test_the_codec_server_follows_temporals_namespace_conventions(
+    codec: EncryptionCodec,
+) -> None:
+    """Issue 14: ``/{namespace}/decode`` and the ``X-Namespace`` header, for the namespaces
+    it serves only."""
+    server, base = _served(codec, Access(token="ops-token"), namespaces={"offboarding"})
+    auth = {"Authorization": "Bearer ops-token"}
+    try:
+        body = _encrypted_body(codec, b'"Initech"')
+        by_path = httpx.post(f"{base}/offboarding/decode", json=body, headers=auth)
+        assert by_path.status_code == 200
+        assert base64.b64decode(by_path.json()["payloads"][0]["data"]) == b'"Initech"'
+        by_header = httpx.post(f"{base}/decode", json=body,
+                               headers={**auth, "X-Namespace": "offboarding"})
+        assert by_header.status_code == 200
+        for wrong in (httpx.post(f"{base}/payroll/decode", json=body, headers=auth),
+                      httpx.post(f"{base}/decode", json=body,
+                                 headers={**auth, "X-Namespace": "payroll"})):
+            assert wrong.status_code == 404 and "not served" in wrong.json()["error"]
+        assert httpx.post(f"{base}/offboarding/steal", json=body, headers=auth
+                          ).status_code == 404
+        big = httpx.post(f"{base}/offboarding/decode", content=b"x" * (MAX_BODY + 1),
+                         headers=auth)
+        assert big.status_code == 413
+    finally:
+        server.shutdown()
+
+
+def test_the_codec_server_accepts_the_users_own_token_checked_against_the_jwks(
+    codec: EncryptionCodec,
+) -> None:
+    """The UI can forward the signed-in user's access token; it is checked against the
+    identity provider's JWKS (served here by a real HTTP server), not trusted blindly."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwks_port = free_port()
+    jwks = Served(Starlette(routes=[Route("/jwks", lambda request: JSONResponse(
+        {"keys": [{**jwk, "kid": "idp-1", "use": "sig", "alg": "RS256"}]}))]),
+        "127.0.0.1", jwks_port)
+    server, base = _served(codec, Access(jwks_url=f"http://127.0.0.1:{jwks_port}/jwks",
+                                         audience="temporal-ui", issuer="https://idp"))
+
+    def token(signer: rsa.RSAPrivateKey = key, **claims: object) -> str:
+        return jwt.encode({"sub": "ops@example.com", "aud": "temporal-ui",
+                           "iss": "https://idp", "exp": int(time.time()) + 300, **claims},
+                          signer, algorithm="RS256", headers={"kid": "idp-1"})
+    try:
+        body = _encrypted_body(codec, b'"Acme"')
+
+        def call(bearer: str) -> int:
+            return httpx.post(f"{base}/default/decode", json=body,
+                              headers={"Authorization": f"Bearer {bearer}"}).status_code
+
+        assert call(token()) == 200
+        assert call(token(exp=int(time.time()) - 10)) == 401
+        assert call(token(aud="someone-else")) == 401
+        assert call(token(signer=rsa.generate_private_key(public_exponent=65537,
+                                                          key_size=2048))) == 401
+        assert call("not.a.jwt") == 401
+    finally:
+        server.shutdown()
+        jwks.shutdown()
 
 
 async def test_keys_rotate_by_adding_a_new_active_key() -> None:
@@ -126,12 +212,10 @@ def test_the_codec_server_make_run_starts_needs_its_token_and_checks_host_and_or
     a page on any site could reach it through a rebound DNS name."""
     token = codec.server_token()
     assert len(token) >= 32 and token == codec.server_token(), "derived from the key file"
-    port = free_port()
-    server = make_server(codec, "127.0.0.1", port, ui_origin=UI, token=token)
-    serve_in_thread(server)
+    server, base = _served(codec, Access(token=token))
+    port = int(base.rsplit(":", 1)[1])
     try:
         body: dict[str, list[object]] = {"payloads": []}
-        base = f"http://127.0.0.1:{port}"
         assert httpx.post(f"{base}/decode", json=body).status_code == 401
         assert httpx.post(f"{base}/t/{'0' * len(token)}/decode", json=body).status_code == 401
         # The UI's codec endpoint setting carries the token in its path.
