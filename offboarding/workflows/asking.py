@@ -44,11 +44,12 @@ async def ask(run: Run, key: str, template: str, step: str, people: list[str],
                      for n, person in enumerate(unique(people), 1)))
 
 
-async def remind(run: Run, people: list[str], link: LinkRequest, key: str,
-                 context: dict[str, Any]) -> None:
-    """A reminder: with links, one per person with a fresh link; before links, one to all."""
+async def remind(run: Run, people: list[str], link: LinkRequest, before: list[str],
+                 key: str, context: dict[str, Any]) -> None:
+    """A reminder: with links, one per person with a fresh link; in offboardings begun
+    before links, one message to ``before``, as they always did."""
     if not links_on():
-        await notify(run, key, "reminder", people, extra=context)
+        await notify(run, key, "reminder", before, extra=context)
         return
     await together(*(notify(run, f"{key}-{n}", "reminder", [person], extra=context, link=link)
                      for n, person in enumerate(unique(people), 1)))

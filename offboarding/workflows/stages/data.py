@@ -64,7 +64,7 @@ async def data_transfer(run: Run) -> None:
             run, Wait.DATA_VERIFICATION,
             lambda: p.verified is not None or p.rejected is not None,
             to=[steward], reminder_every=t.data_reminder_days,
-            remind=functools.partial(asking.remind, run, verifiers, link),
+            remind=functools.partial(asking.remind, run, verifiers, link, [steward]),
             escalate_after=t.data_escalation_days,
             how="Verify the checksum of manifest.json: python starter.py verify-data "
                 f"{run.workflow_id} --checksum <sha256> --by <you>",

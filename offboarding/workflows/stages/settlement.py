@@ -3,14 +3,14 @@ approvers, disputed (a new version with adjustments) until it is approved."""
 
 from __future__ import annotations
 
+import functools
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from offboarding.models.messages import Adjustment
     from offboarding.models.records import LinkRequest
     from offboarding.models.settlement import compute_statement
-
-import functools
 
 from offboarding.models.stages import Stage, Wait
 from offboarding.workflows import asking
@@ -43,7 +43,7 @@ async def settlement(run: Run) -> None:
         await await_human(
             run, Wait.SETTLEMENT_APPROVAL,
             lambda: p.approved is not None or p.dispute is not None,
-            to=finance, remind=functools.partial(asking.remind, run, finance, link),
+            to=finance, remind=functools.partial(asking.remind, run, finance, link, finance),
             reminder_every=t.settlement_reminder_days,
             escalate_after=t.settlement_escalation_days,
             how=f"Approve or dispute statement {statement.short_hash}: python starter.py "
