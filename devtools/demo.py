@@ -160,7 +160,7 @@ async def demo_main(argv: list[str], client: Client | None = None,
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
-        client = client or await connect_for_cli(args.address, settings)
+        client = client or await connect_for_cli(args, settings)
     except Refused as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -27,14 +27,16 @@ from offboarding.security.codec import data_converter
 DEFAULT_ADDRESS = "localhost:7233"
 
 
-async def connect(address: str | None = None, codec: PayloadCodec | None = None,
+async def connect(address: str | None = None, codec: PayloadCodec | None = None, *,
+                  profile: str | None = None, config_file: str | None = None,
                   **overrides: Any) -> Client:
     """Connect with the pydantic data converter (the contract's wire format), encrypting
     payloads with ``codec`` when there is one.
 
     ``address`` wins over the environment; tests use it to reach their own servers.
     """
-    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config(
+        profile, config_file=config_file))
     config.setdefault("target_host", DEFAULT_ADDRESS)
     if address:
         config["target_host"] = address

@@ -103,7 +103,7 @@ class OffboardingClient:
             return st
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise Refused(f"no offboarding with id {wid}") from None
+                raise Refused(_not_found(err, f"no offboarding with id {wid}")) from None
             raise
 
     async def follow(self, wid: str, on_change: Callable[[OffboardingStatus, list[Step]], Any],
@@ -165,8 +165,13 @@ class OffboardingClient:
             raise Refused(f"{action} rejected: {why}") from None
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
-                raise Refused(f"no running offboarding with id {wid}") from None
+                raise Refused(_not_found(err, f"no running offboarding with id {wid}")) from None
             raise
+
+
+def _not_found(err: RPCError, usual: str) -> str:
+    """What was not found: usually the offboarding, but it may be the namespace."""
+    return f"Temporal: {err.message}" if "namespace" in err.message.lower() else usual
 
 
 def _workflow_not_ready(err: RPCError) -> bool:

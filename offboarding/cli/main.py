@@ -21,6 +21,7 @@ from typing import Any, Literal, NoReturn, TextIO, Union, get_args, get_origin
 from pydantic.fields import FieldInfo
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
+from temporalio.service import RPCError, TLSConfig
 
 from offboarding.cli.client import OffboardingClient, Refused
 from offboarding.cli.render import Renderer
@@ -175,18 +176,41 @@ def _message_from_args(name: str, action: Action, args: argparse.Namespace) -> M
     return load_model(action.model, fields, name)
 
 
+GLOBAL_FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    # Named as the `temporal` CLI names them, so ops type what they know.
+    (("--address",), {"help": "Temporal address; overrides TEMPORAL_ADDRESS and the address "
+                               "make run wrote (OFFBOARDING_TEMPORAL_ADDRESS)"}),
+    (("-n", "--namespace"), {"help": "Temporal namespace; overrides TEMPORAL_NAMESPACE"}),
+    (("--api-key",), {"help": "API key (Temporal Cloud); overrides TEMPORAL_API_KEY"}),
+    (("--tls",), {"action": "store_true", "help": "connect with TLS"}),
+    (("--tls-cert-path",), {"type": Path, "help": "client certificate (mTLS)"}),
+    (("--tls-key-path",), {"type": Path, "help": "client private key (mTLS)"}),
+    (("--tls-ca-path",), {"type": Path, "help": "server CA certificate"}),
+    (("--tls-server-name",), {"help": "server name to verify the certificate against"}),
+    (("--profile",), {"help": "profile in Temporal's config file (TEMPORAL_PROFILE)"}),
+    (("--config-file",), {"help": "Temporal's TOML config file (TEMPORAL_CONFIG_FILE)"}),
+    (("-o", "--output"), {"choices": ["text", "table", "json", "jsonl"],
+                          "help": "text/table for people (the default), json, or jsonl "
+                                  "(one object per line)"}),
+    (("--json",), {"action": "store_true", "help": "the same as -o json"}),
+]
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, hidden: bool) -> None:
+    for names, options in GLOBAL_FLAGS:
+        if hidden:
+            options = {**options, "default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
+        parser.add_argument(*names, **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="starter.py", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--address", help="Temporal address; overrides TEMPORAL_ADDRESS and the "
-                   "address make run wrote (OFFBOARDING_TEMPORAL_ADDRESS)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _global_flags(p, hidden=False)
     # The same flags after the verb (`status WID --json`); SUPPRESS keeps the global value
     # when a verb does not repeat them.
     common = _Parser(add_help=False)
-    common.add_argument("--address", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
+    _global_flags(common, hidden=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def verb(name: str, **kwargs: Any) -> argparse.ArgumentParser:
@@ -234,43 +258,81 @@ async def run_cli(argv: list[str], client: Client | None = None,
                   out: TextIO = sys.stdout) -> int:
     try:
         args = build_parser().parse_args(argv)
+        output = "json" if args.json else (args.output or "text")
         if args.command == "validate":
             cf = load_client_file(args.client_file)
-            if args.json:
+            if output in ("json", "jsonl"):
                 out.write(json.dumps({"valid": True, "client": cf.model_dump(mode="json")}) + "\n")
             else:
                 out.write(f"{args.client_file}: valid ({cf.client_id}, {cf.reason}, "
                           f"ends {cf.contract.end_date})\n")
             return 0
         settings = load_settings()
-        client = client or await connect_for_cli(args.address, settings)
+        client = client or await connect_for_cli(args, settings)
         ops = OffboardingClient(client, settings.task_queue, timings=settings.timings,
                                 second_ops=settings.require_second_ops,
                                 known_systems=set(settings.scim_systems),
                                 require_links=settings.require_links)
-        return await VERBS[args.command](ops, Renderer(out, args.json), args)
+        renderer = Renderer(out, output in ("json", "jsonl"), lines=output == "jsonl")
+        return await VERBS[args.command](ops, renderer, args)
     except (Refused, InputError, SettingsError, CodecKeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except RPCError as err:  # e.g. a namespace that does not exist, a key without rights
+        print(f"error: Temporal refused the request: {err.message}", file=sys.stderr)
+        return 1
 
 
-async def connect_for_cli(flag: str | None, settings: Settings) -> Client:
-    """The server: --address, else TEMPORAL_ADDRESS (and Temporal's other environment
-    configuration), else the one `make run` wrote, else localhost:7233. A server that does
-    not answer is named with where its address came from."""
-    if flag:
-        address, source = flag, "--address"
+async def connect_for_cli(args: argparse.Namespace, settings: Settings) -> Client:
+    """The server: --address, else TEMPORAL_ADDRESS, else the profile (--profile,
+    --config-file, TEMPORAL_PROFILE: Temporal's environment configuration), else the one
+    `make run` wrote, else localhost:7233; the other flags override what those say. A
+    server that does not answer is named with where its address came from."""
+    flag = vars(args).get  # the demo's parser has --address only
+    profile, config_file = flag("profile"), flag("config_file")
+    address: str | None
+    if args.address:
+        address, source = args.address, "--address"
     elif os.environ.get("TEMPORAL_ADDRESS"):
         address, source = os.environ["TEMPORAL_ADDRESS"], "TEMPORAL_ADDRESS"
+    elif profile or config_file or os.environ.get("TEMPORAL_PROFILE"):
+        address, source = None, f"profile {profile or os.environ.get('TEMPORAL_PROFILE')}"
     elif settings.temporal_address:
         address, source = settings.temporal_address, "OFFBOARDING_TEMPORAL_ADDRESS"
     else:
         address, source = DEFAULT_ADDRESS, "the default"
+    overrides: dict[str, Any] = {}
+    if flag("namespace"):
+        overrides["namespace"] = flag("namespace")
+    if flag("api_key"):
+        overrides["api_key"] = flag("api_key")
+    tls = _tls(args)
+    if tls is not None:
+        overrides["tls"] = tls
     try:
-        return await connect(address, settings.codec())
-    except RuntimeError as err:
-        raise Refused(f"cannot reach Temporal at {address} (from {source}): "
+        return await connect(address, settings.codec(), profile=profile,
+                             config_file=config_file, **overrides)
+    except (RuntimeError, ValueError, OSError) as err:
+        where = address or "the address the profile names"
+        raise Refused(f"cannot reach Temporal at {where} (from {source}): "
                       f"{str(err).splitlines()[0][:200]}") from None
+
+
+def _tls(args: argparse.Namespace) -> TLSConfig | None:
+    flag = vars(args).get
+    paths = {name: flag(name) for name in ("tls_cert_path", "tls_key_path", "tls_ca_path")}
+    if not flag("tls") and not any(paths.values()) and not flag("tls_server_name"):
+        return None
+    read: dict[str, bytes | None] = {}
+    for name, path in paths.items():
+        try:
+            read[name] = path.read_bytes() if path else None
+        except OSError as err:
+            option = "--" + name.replace("_", "-")
+            raise Refused(f"{option} {path}: {err.strerror or type(err).__name__}") from None
+    return TLSConfig(client_cert=read["tls_cert_path"],
+                     client_private_key=read["tls_key_path"],
+                     server_root_ca_cert=read["tls_ca_path"], domain=flag("tls_server_name"))
 
 
 def main() -> NoReturn:

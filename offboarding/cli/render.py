@@ -18,9 +18,11 @@ from offboarding.models.status import OffboardingStatus, Step
 
 
 class Renderer:
-    def __init__(self, out: TextIO, as_json: bool) -> None:
+    def __init__(self, out: TextIO, as_json: bool, *, lines: bool = False) -> None:
         self.out = out
         self.as_json = as_json
+        self.lines = lines
+        """``-o jsonl``: a list is one compact JSON object per line (for ``jq -c``, logs)."""
         self.console = Console(file=out, width=120, highlight=False)
         # Progress goes to stderr, so --json output on stdout stays parseable.
         self.progress = Console(stderr=True, highlight=False)
@@ -29,7 +31,11 @@ class Renderer:
              human: Callable[[], object]) -> None:
         if self.as_json:
             data = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
-            self.out.write(json.dumps(data, indent=2, default=str) + "\n")
+            if self.lines:
+                for item in data if isinstance(data, list) else [data]:
+                    self.out.write(json.dumps(item, default=str) + "\n")
+            else:
+                self.out.write(json.dumps(data, indent=2, default=str) + "\n")
         else:
             human()
 

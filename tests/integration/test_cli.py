@@ -275,3 +275,40 @@ async def test_start_refuses_a_wrong_file_before_anything_starts(
     found = [wf async for wf in dev_env.client.list_workflows(
         'WorkflowId = "offboarding-refused-client"')]
     assert found == []
+
+
+async def test_the_cli_takes_temporals_connection_flags_and_output_modes(
+    dev_env: WorkflowEnvironment, worker: None, scim: ScimServer, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 14: the flags ops know from the `temporal` CLI, before or after the verb."""
+    monkeypatch.delenv("TEMPORAL_ADDRESS", raising=False)
+    monkeypatch.delenv("TEMPORAL_PROFILE", raising=False)
+    address = dev_env.client.service_client.config.target_host
+    wid = await start_one(dev_env, tmp_path, scim)
+
+    async def real(*argv: str) -> tuple[int, str, str]:
+        out = io.StringIO()
+        code = await run_cli(list(argv), out=out)  # connects for real, from the flags
+        return code, out.getvalue(), capsys.readouterr().err
+
+    # A profile in Temporal's own config file, named by flags after the verb.
+    config = tmp_path / "temporal.toml"
+    config.write_text(f'[profile.test]\naddress = "{address}"\nnamespace = "default"\n')
+    code, out, err = await real("status", wid, "--config-file", str(config),
+                                "--profile", "test", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["workflow_id"] == wid
+    # jsonl: one object per line.
+    code, out, err = await real("--address", address, "list", "--all", "-o", "jsonl")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert wid in [r["workflow_id"] for r in rows] and all(isinstance(r, dict) for r in rows)
+    # A namespace the server does not have: refused in words, exit 1, no traceback.
+    code, out, err = await real("--address", address, "-n", "no-such-namespace",
+                                "status", wid)
+    assert code == 1 and "no-such-namespace" in err and "Traceback" not in err
+    # TLS material that cannot be read is named.
+    code, out, err = await real("status", wid, "--address", address,
+                                "--tls-ca-path", str(tmp_path / "missing.pem"))
+    assert code == 1 and f"--tls-ca-path {tmp_path / 'missing.pem'}: No such file" in err
