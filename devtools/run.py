@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from temporalio.service import RPCError
+
 from devtools import mailcapture
 from devtools.procs import stop
 from devtools.scim import ScimServer
@@ -32,9 +34,9 @@ from devtools.stack import DevServer, settings_env, temporal_cli
 from offboarding.config import ScimSystem, Settings
 from offboarding.models.loading import load_client_file
 from offboarding.security import links
-from offboarding.security.codec import load_keys, new_key_file
+from offboarding.security.codec import EncryptionCodec, load_keys, new_key_file
 from offboarding.security.codec_server import Access, Served, default_hosts, make_app
-from offboarding.temporal import connect, register_search_attributes
+from offboarding.temporal import connect, make_current, register_search_attributes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -60,6 +62,19 @@ def seed_examples(scim: ScimServer, data: Path) -> None:
         target = data / sub
         if not target.exists():
             shutil.copytree(EXAMPLES / sub, target)
+
+
+async def promote(address: str, codec: EncryptionCodec, deployment: str,
+                  build_id: str) -> None:
+    """Make the worker's version the deployment's current one, once it polls."""
+    client = await connect(address, codec)
+    for _ in range(300):
+        try:
+            await make_current(client, deployment, build_id)
+            return
+        except RPCError:
+            await asyncio.sleep(0.1)
+    await make_current(client, deployment, build_id)
 
 
 def main() -> int:
@@ -122,7 +137,7 @@ def main() -> int:
             documents_root=data / "documents", transfer_root=data / "transfer",
             archive_root=data / "archive", metrics_address=metrics,
             link_key_file=link_keys, portal_url=f"http://127.0.0.1:{portal_port}",
-            portal_address=f"127.0.0.1:{portal_port}")
+            portal_address=f"127.0.0.1:{portal_port}", worker_versioning=True)
         env = {
             **os.environ, "TEMPORAL_ADDRESS": address, **settings_env(settings),
             "OFFBOARDING_CODEC_KEY_FILE": str(key_file),
@@ -139,6 +154,8 @@ def main() -> int:
 
         worker = start_worker()
         procs.append(worker)
+        build_id = settings.worker_build_id()
+        asyncio.run(promote(address, codec, settings.deployment_name, build_id))
         portal = subprocess.Popen([sys.executable, "-m", "offboarding.portal.main"], env=env,
                                   cwd=ROOT, stdout=(logs / "portal.log").open("ab"),
                                   stderr=subprocess.STDOUT, start_new_session=True)
@@ -148,7 +165,8 @@ def main() -> int:
   Web UI               http://localhost:{ui_port}
   Captured mail        {data / 'mail'}   (one .eml per message, index.txt lists them)
   SCIM server          {scim.base_url('crm')}, {scim.base_url('wiki')}
-  Worker               pid {worker.pid}, task queue client-offboarding
+  Worker               pid {worker.pid}, task queue client-offboarding,
+                       version {settings.deployment_name}/{build_id} (current)
                        (log: {logs / 'worker.log'}; restarted if it dies)
   Approvals portal     {settings.portal_url}   (log: {logs / 'portal.log'})
                        approvers open it from the links in their mail

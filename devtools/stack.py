@@ -83,6 +83,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "OFFBOARDING_REQUIRE_LINKS": str(settings.require_links).lower(),
         **({"OFFBOARDING_LINK_KEY_FILE": str(settings.link_key_file)}
            if settings.link_key_file else {}),
+        "OFFBOARDING_WORKER_VERSIONING": str(settings.worker_versioning).lower(),
+        "OFFBOARDING_DEPLOYMENT_NAME": settings.deployment_name,
+        **({"OFFBOARDING_BUILD_ID": settings.build_id} if settings.build_id else {}),
         "OFFBOARDING_STORAGE": settings.storage,
         **({"OFFBOARDING_S3_BUCKET": settings.s3_bucket or "",
             "OFFBOARDING_S3_ENDPOINT": settings.s3_endpoint or "",

@@ -9,6 +9,7 @@ once at start so a bad value is reported by name before any work is taken.
 from __future__ import annotations
 
 import os
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
@@ -54,6 +55,13 @@ class Settings(BaseSettings):
     temporal_address: str | None = None
     """The Temporal server the CLI uses when neither --address nor TEMPORAL_ADDRESS says:
     `make run` writes the one it started here, so the CLI follows it to any port."""
+    worker_versioning: bool = False
+    """Run the worker as a Worker Deployment version (``deployment_name``, ``build_id``):
+    new offboardings go to the deployment's current version, set when a deploy is
+    promoted (``temporal worker deployment set-current-version``; make run does it)."""
+    deployment_name: str = "client-offboarding"
+    build_id: str | None = None
+    """The worker's version; by default the package's version."""
     require_second_ops: bool = True
     """Redirecting a contact and skipping access revocation need two different ops people
     (two --by). Turn off only where one person acting alone is acceptable."""
@@ -149,6 +157,9 @@ class Settings(BaseSettings):
                          self.codec_keys.get_secret_value() if self.codec_keys else None,
                          self.codec_active_key)
 
+
+    def worker_build_id(self) -> str:
+        return self.build_id or package_version("client-offboarding")
 
     def links(self) -> LinkKeys | None:
         """The approval-link keys, or None when none are configured."""

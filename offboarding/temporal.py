@@ -16,6 +16,7 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
+from temporalio.api.workflowservice.v1 import SetWorkerDeploymentCurrentVersionRequest
 from temporalio.client import Client
 from temporalio.converter import PayloadCodec
 from temporalio.envconfig import ClientConfig
@@ -64,3 +65,13 @@ async def register_search_attributes(client: Client) -> list[str]:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing))
     return sorted(missing)
+
+
+async def make_current(client: Client, deployment_name: str, build_id: str) -> None:
+    """Promote a worker version: new offboardings (and, with AUTO_UPGRADE, running ones
+    at their next task) go to it. The same as ``temporal worker deployment
+    set-current-version``; the version's workers must be polling."""
+    await client.workflow_service.set_worker_deployment_current_version(
+        SetWorkerDeploymentCurrentVersionRequest(
+            namespace=client.namespace, deployment_name=deployment_name, build_id=build_id,
+            identity=client.identity))

@@ -16,7 +16,8 @@ import sys
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from offboarding.activities.registry import build_activities
 from offboarding.config import Settings, SettingsError, load_settings
@@ -35,7 +36,23 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
         workflows=[ClientOffboarding],
         activities=build_activities(settings),
         graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
+        deployment_config=deployment(settings),
     )
+
+
+def deployment(settings: Settings) -> WorkerDeploymentConfig | None:
+    """With worker versioning, this worker is one version of the deployment.
+
+    AUTO_UPGRADE: an offboarding moves to the current version at its next workflow task.
+    Offboardings sleep for weeks and months; pinning each to the version it started on
+    would mean keeping every old worker running until its last offboarding ends. So a
+    change that alters commands goes behind ``workflow.patched()`` and is checked with
+    ``replay-check`` before the new version is made current (README: Upgrading)."""
+    if not settings.worker_versioning:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.deployment_name, settings.worker_build_id()),
+        use_worker_versioning=True, default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 
 
 async def run(settings: Settings, address: str | None, graceful_seconds: float) -> None:
