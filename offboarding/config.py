@@ -157,7 +157,6 @@ class Settings(BaseSettings):
                          self.codec_keys.get_secret_value() if self.codec_keys else None,
                          self.codec_active_key)
 
-
     def worker_build_id(self) -> str:
         return self.build_id or package_version("client-offboarding")
 
