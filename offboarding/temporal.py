@@ -22,6 +22,7 @@ from temporalio.converter import PayloadCodec
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from offboarding import tracing
 from offboarding.models import search_attributes as sa
 from offboarding.security.codec import data_converter
 
@@ -43,6 +44,7 @@ async def connect(address: str | None = None, codec: PayloadCodec | None = None,
         config["target_host"] = address
     config.update(overrides)
     config["data_converter"] = data_converter(codec)
+    config.setdefault("interceptors", tracing.interceptors())
     return await Client.connect(**config)
 
 

@@ -18,12 +18,14 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from offboarding.activities.registry import build_activities
 from offboarding.config import Settings, SettingsError, load_settings
 from offboarding.security.codec import CodecKeyError, ForgivingCodec
 from offboarding.telemetry import ApprovalGauges, configure_logging, prometheus_runtime
 from offboarding.temporal import connect
+from offboarding.tracing import setup as setup_tracing
 from offboarding.workflows.offboarding import ClientOffboarding
 
 log = logging.getLogger("offboarding.worker")
@@ -37,6 +39,9 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
         activities=build_activities(settings),
         graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
         deployment_config=deployment(settings),
+        # The tracing interceptor's workflow half imports OpenTelemetry in the sandbox.
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")),
     )
 
 
@@ -59,6 +64,7 @@ async def run(settings: Settings, address: str | None, graceful_seconds: float) 
     runtime = prometheus_runtime(settings.metrics_address) if settings.metrics_address else None
     codec = settings.codec()
     forgiving = ForgivingCodec(codec) if codec else None
+    setup_tracing("offboarding-worker")
     client = await (connect(address, forgiving, runtime=runtime) if runtime
                     else connect(address, forgiving))
     if codec is None:

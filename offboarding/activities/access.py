@@ -14,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from offboarding.config import ScimSystem, Settings
 from offboarding.models.records import AccountResult, RevokeRequest, SystemRevocation
+from offboarding.tracing import span
 
 SCIM_JSON = "application/scim+json"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -53,10 +54,15 @@ class ScimClient:
                 type="ScimRejected", non_retryable=True,
             )
 
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with span(f"scim {method} {path.split('/')[0]}", **{
+                "scim.system": self.name, "http.request.method": method}):
+            return await self.http.request(method, path, **kwargs)
+
     async def find(self, user: str) -> dict[str, Any] | None:
         """By userName first, then by SCIM id."""
         escaped = user.replace("\\", "\\\\").replace('"', '\\"')
-        resp = await self.http.get("Users", params={"filter": f'userName eq "{escaped}"'})
+        resp = await self._call("GET", "Users", params={"filter": f'userName eq "{escaped}"'})
         self._raise_for(resp, f"looking up {user}")
         found: list[dict[str, Any]] = resp.json().get("Resources", [])
         if found:
@@ -64,7 +70,7 @@ class ScimClient:
         return await self.get(user)
 
     async def get(self, scim_id: str) -> dict[str, Any] | None:
-        resp = await self.http.get(f"Users/{scim_id}")
+        resp = await self._call("GET", f"Users/{scim_id}")
         if resp.status_code == 404:
             return None
         self._raise_for(resp, f"reading {scim_id}")
@@ -74,14 +80,14 @@ class ScimClient:
     async def deactivate(self, scim_id: str) -> bool:
         body = {"schemas": [PATCH_OP], "Operations": [
             {"op": "replace", "path": "active", "value": False}]}
-        resp = await self.http.patch(f"Users/{scim_id}", json=body)
+        resp = await self._call("PATCH", f"Users/{scim_id}", json=body)
         if resp.status_code == 404:
             return False
         self._raise_for(resp, f"deactivating {scim_id}")
         return True
 
     async def delete(self, scim_id: str) -> bool:
-        resp = await self.http.delete(f"Users/{scim_id}")
+        resp = await self._call("DELETE", f"Users/{scim_id}")
         if resp.status_code == 404:
             return False
         self._raise_for(resp, f"deleting {scim_id}")

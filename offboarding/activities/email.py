@@ -35,6 +35,7 @@ from offboarding.activities.stores import BundleStore, FileSystemStore, safe_key
 from offboarding.config import Settings
 from offboarding.models.records import Attachment, EmailReceipt, EmailRequest
 from offboarding.models.text import unprintable
+from offboarding.tracing import span
 
 TEMPLATES = Path(__file__).parent / "templates"
 # compat32 with CRLF line endings: the policy the MIME classes below are built for.
@@ -230,7 +231,10 @@ class Mailer:
                 1, {"template": req.template, "error": error})
 
         try:
-            refused = await self.pool.send(sender, [*self.recipients(req), *req.cc], raw)
+            with span("smtp send", **{"smtp.server": f"{s.smtp_host}:{s.smtp_port}",
+                                              "email.key": req.key,
+                                              "email.template": req.template}):
+                refused = await self.pool.send(sender, [*self.recipients(req), *req.cc], raw)
         except aiosmtplib.SMTPRecipientsRefused as err:
             failed("RecipientRefused")
             everyone = ", ".join(r.recipient for r in err.recipients)

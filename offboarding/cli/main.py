@@ -32,6 +32,7 @@ from offboarding.models.messages import ACTIONS, LINK_FIELD, Action, Adjustment,
 from offboarding.models.stages import Stage, Wait
 from offboarding.security.codec import CodecKeyError
 from offboarding.temporal import DEFAULT_ADDRESS, connect, register_search_attributes
+from offboarding.tracing import setup as setup_tracing
 
 
 class CliError(Refused):
@@ -268,6 +269,7 @@ async def run_cli(argv: list[str], client: Client | None = None,
                           f"ends {cf.contract.end_date})\n")
             return 0
         settings = load_settings()
+        setup_tracing("offboarding-cli")
         client = client or await connect_for_cli(args, settings)
         ops = OffboardingClient(client, settings.task_queue, timings=settings.timings,
                                 second_ops=settings.require_second_ops,
@@ -284,10 +286,9 @@ async def run_cli(argv: list[str], client: Client | None = None,
 
 
 async def connect_for_cli(args: argparse.Namespace, settings: Settings) -> Client:
-    """The server: --address, else TEMPORAL_ADDRESS, else the profile (--profile,
-    --config-file, TEMPORAL_PROFILE: Temporal's environment configuration), else the one
-    `make run` wrote, else localhost:7233; the other flags override what those say. A
-    server that does not answer is named with where its address came from."""
+    """The server: --address, else TEMPORAL_ADDRESS, else the profile (--profile, --config-file,
+    TEMPORAL_PROFILE), else the one `make run` wrote, else localhost:7233; the other flags
+    override what those say. An unanswering server is named with its address's source."""
     flag = vars(args).get  # the demo's parser has --address only
     profile, config_file = flag("profile"), flag("config_file")
     address: str | None
@@ -301,11 +302,7 @@ async def connect_for_cli(args: argparse.Namespace, settings: Settings) -> Clien
         address, source = settings.temporal_address, "OFFBOARDING_TEMPORAL_ADDRESS"
     else:
         address, source = DEFAULT_ADDRESS, "the default"
-    overrides: dict[str, Any] = {}
-    if flag("namespace"):
-        overrides["namespace"] = flag("namespace")
-    if flag("api_key"):
-        overrides["api_key"] = flag("api_key")
+    overrides: dict[str, Any] = {k: flag(k) for k in ("namespace", "api_key") if flag(k)}
     tls = _tls(args)
     if tls is not None:
         overrides["tls"] = tls

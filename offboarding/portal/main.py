@@ -19,6 +19,7 @@ from offboarding.portal.app import build_app
 from offboarding.security.codec import CodecKeyError
 from offboarding.security.links import LinkKeyError
 from offboarding.temporal import connect
+from offboarding.tracing import setup as setup_tracing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, CodecKeyError, LinkKeyError) as err:
         print(f"portal: {err}", file=sys.stderr)
         return 2
+    setup_tracing("offboarding-portal")
     host, _, port = settings.portal_address.rpartition(":")
     app = build_app(settings, connect=lambda: connect(args.address, codec))
     server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port),

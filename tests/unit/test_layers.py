@@ -16,14 +16,14 @@ LAYERS = {
     "offboarding.config": {"offboarding.config", "offboarding.models", "offboarding.security"},
     "offboarding.security": {"offboarding.security", "offboarding.models", "offboarding.config"},
     "offboarding.activities": {"offboarding.activities", "offboarding.models",
-                               "offboarding.config"},
+                               "offboarding.config", "offboarding.tracing"},
     "offboarding.workflows": {"offboarding.workflows", "offboarding.models",
                               "offboarding.activities", "offboarding.security"},
     "offboarding.cli": {"offboarding.cli", "offboarding.models", "offboarding.config",
-                        "offboarding.security", "offboarding.temporal"},
+                        "offboarding.security", "offboarding.temporal", "offboarding.tracing"},
     "offboarding.portal": {"offboarding.portal", "offboarding.models", "offboarding.config",
                            "offboarding.security", "offboarding.temporal", "offboarding.cli",
-                           "offboarding.activities"},
+                           "offboarding.activities", "offboarding.tracing"},
 }
 
 
