@@ -54,6 +54,15 @@ def setup(service: str) -> None:
     _configured = True
 
 
+def flush() -> None:
+    """Send what is buffered: the CLI ends with ``os._exit``, which skips exit handlers."""
+    if _configured:
+        provider = trace.get_tracer_provider()
+        force_flush = getattr(provider, "force_flush", None)
+        if force_flush is not None:
+            force_flush()
+
+
 def interceptors() -> list[Interceptor]:
     """The SDK's tracing interceptor when tracing is on (``setup`` or ``use``), else none."""
     if _provider is None and not _configured:

@@ -232,8 +232,7 @@ class Mailer:
 
         try:
             with span("smtp send", **{"smtp.server": f"{s.smtp_host}:{s.smtp_port}",
-                                              "email.key": req.key,
-                                              "email.template": req.template}):
+                                      "email.key": req.key, "email.template": req.template}):
                 refused = await self.pool.send(sender, [*self.recipients(req), *req.cc], raw)
         except aiosmtplib.SMTPRecipientsRefused as err:
             failed("RecipientRefused")

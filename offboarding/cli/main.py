@@ -32,6 +32,7 @@ from offboarding.models.messages import ACTIONS, LINK_FIELD, Action, Adjustment,
 from offboarding.models.stages import Stage, Wait
 from offboarding.security.codec import CodecKeyError
 from offboarding.temporal import DEFAULT_ADDRESS, connect, register_search_attributes
+from offboarding.tracing import flush as flush_tracing
 from offboarding.tracing import setup as setup_tracing
 
 
@@ -338,6 +339,7 @@ def main() -> NoReturn:
     Python error: PyGILState_Release``, exit 134), after successes and refusals alike,
     as the SDK's runtime threads met a finalising interpreter (issue 10, row 12)."""
     code = asyncio.run(run_cli(sys.argv[1:]))
+    flush_tracing()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
