@@ -25,8 +25,6 @@ import threading
 import time
 from pathlib import Path
 
-from temporalio.service import RPCError
-
 from devtools import mailcapture
 from devtools.procs import stop
 from devtools.scim import ScimServer
@@ -67,14 +65,7 @@ def seed_examples(scim: ScimServer, data: Path) -> None:
 async def promote(address: str, codec: EncryptionCodec, deployment: str,
                   build_id: str) -> None:
     """Make the worker's version the deployment's current one, once it polls."""
-    client = await connect(address, codec)
-    for _ in range(300):
-        try:
-            await make_current(client, deployment, build_id)
-            return
-        except RPCError:
-            await asyncio.sleep(0.1)
-    await make_current(client, deployment, build_id)
+    await make_current(await connect(address, codec), deployment, build_id)
 
 
 def main() -> int:

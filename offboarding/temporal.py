@@ -9,6 +9,7 @@ dev server, a self-hosted cluster or Temporal Cloud without change.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -69,11 +70,21 @@ async def register_search_attributes(client: Client) -> list[str]:
     return sorted(missing)
 
 
-async def make_current(client: Client, deployment_name: str, build_id: str) -> None:
+async def make_current(client: Client, deployment_name: str, build_id: str, *,
+                       wait_seconds: float = 30) -> None:
     """Promote a worker version: new offboardings (and, with AUTO_UPGRADE, running ones
     at their next task) go to it. The same as ``temporal worker deployment
-    set-current-version``; the version's workers must be polling."""
-    await client.workflow_service.set_worker_deployment_current_version(
-        SetWorkerDeploymentCurrentVersionRequest(
-            namespace=client.namespace, deployment_name=deployment_name, build_id=build_id,
-            identity=client.identity))
+    set-current-version``. The server knows a version once its workers have polled, so
+    a worker that has just started is waited for, up to ``wait_seconds``."""
+    request = SetWorkerDeploymentCurrentVersionRequest(
+        namespace=client.namespace, deployment_name=deployment_name, build_id=build_id,
+        identity=client.identity)
+    deadline = asyncio.get_running_loop().time() + wait_seconds
+    while True:
+        try:
+            await client.workflow_service.set_worker_deployment_current_version(request)
+            return
+        except RPCError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)

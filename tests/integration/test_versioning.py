@@ -5,12 +5,10 @@ next decision (AUTO_UPGRADE) and carries on correctly."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from devtools.scim import ScimServer
@@ -21,17 +19,6 @@ from offboarding.temporal import make_current
 from offboarding.worker import build_worker
 from tests.helpers import client_file, wait_until
 from tests.integration.test_portal import PATIENT
-
-
-async def _promote(client: Client, deployment: str, build_id: str) -> None:
-    """The version becomes known to the server once its worker has polled."""
-    for _ in range(100):
-        try:
-            await make_current(client, deployment, build_id)
-            return
-        except RPCError:
-            await asyncio.sleep(0.1)
-    await make_current(client, deployment, build_id)
 
 
 async def _build_id(handle: WorkflowHandle[Any, Any]) -> str:
@@ -52,14 +39,14 @@ async def test_new_offboardings_take_the_new_version_and_running_ones_carry_on(
     cli = OffboardingClient(client, settings.task_queue)
     both_waits = {"settlement-approval", "data-verification"}
     async with build_worker(client, version("v1")):
-        await _promote(client, deployment, "v1")
+        await make_current(client, deployment, "v1")
         old = client.get_workflow_handle(await cli.start(client_file("termination", scim=scim),
                                                          PATIENT))
         await wait_until(old, lambda st: both_waits <= set(st.waits))
         assert await _build_id(old) == "v1"
 
         async with build_worker(client, version("v2")):
-            await _promote(client, deployment, "v2")
+            await make_current(client, deployment, "v2")
             new = client.get_workflow_handle(await cli.start(
                 client_file("termination", scim=scim), PATIENT))
             await wait_until(new, lambda st: both_waits <= set(st.waits))
