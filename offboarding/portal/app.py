@@ -132,9 +132,7 @@ class Portal:
             raise Refusal(403, "This link cannot be used",
                           "this link is for a settlement decision: it downloads nothing")
         subject = await self._subject(claims)
-        assert subject.package is not None
-        key = export_key(subject.status.client_id, claims.w, subject.package.attempt)
-        manifest = await anyio.to_thread.run_sync(self.store.read, key, "manifest.json")
+        key, manifest = await self._stored_manifest(subject)
         if manifest is None:
             raise Refusal(410, "Deleted", "our copy of this export has been deleted")
         if sha256(manifest) != claims.d:  # what the steward was told must be what they get
@@ -164,12 +162,17 @@ class Portal:
 
     # ----- shared -----------------------------------------------------------------------
 
+    async def _stored_manifest(self, subject: Subject) -> tuple[str, bytes | None]:
+        """The export's key in the store and its manifest as stored (None once deleted)."""
+        assert subject.package is not None
+        key = export_key(subject.status.client_id, subject.claims.w, subject.package.attempt)
+        return key, await anyio.to_thread.run_sync(self.store.read, key, "manifest.json")
+
     async def _manifest(self, subject: Subject) -> list[dict[str, Any]] | None:
-        """The export's files as its manifest lists them (None once deleted)."""
+        """The export's files as its manifest lists them (None once deleted or damaged)."""
         if subject.package is None:
             return None
-        key = export_key(subject.status.client_id, subject.claims.w, subject.package.attempt)
-        manifest = await anyio.to_thread.run_sync(self.store.read, key, "manifest.json")
+        _, manifest = await self._stored_manifest(subject)
         if manifest is None or sha256(manifest) != subject.claims.d:
             return None
         files: list[dict[str, Any]] = json.loads(manifest)["files"]
