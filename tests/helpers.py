@@ -17,8 +17,9 @@ from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from devtools import stack
+from devtools import approvers, stack
 from devtools.examples import example_client
+from devtools.mailcapture import MailCapture
 from devtools.minio import MinioServer
 from devtools.procs import free_port
 from devtools.scim import ScimServer
@@ -77,6 +78,13 @@ def worker_env(settings: Settings, address: str, metrics_port: int = 0) -> dict[
     """The environment a worker process gets to run with a test's settings."""
     metrics = f"127.0.0.1:{metrics_port}" if metrics_port else ""
     return stack.worker_env(settings, address, OFFBOARDING_METRICS_ADDRESS=metrics)
+
+
+def links_to(mail: MailCapture, address: str, subject: str) -> list[str]:
+    """The approval links in the mail ``address`` received whose subject contains
+    ``subject``, oldest first (as the demo finds them: devtools/approvers.py)."""
+    return [link for m in mail.to(address) if subject in m.subject
+            for link in approvers.LINK.findall(m.text())]
 
 
 HISTORIES = Path(__file__).resolve().parent / "histories"

@@ -25,7 +25,7 @@ from devtools.scim import ScimServer
 from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from tests.conftest import ROOT
-from tests.helpers import client_file, new_worker, portal_server, wait_until
+from tests.helpers import client_file, links_to, new_worker, portal_server, wait_until
 from tests.integration.test_portal import PATIENT
 from tests.integration.test_web_ui import CHROMIUM_FLAGS, chromium  # noqa: F401 (fixture)
 
@@ -33,9 +33,9 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def link_in(mail: MailCapture, to: str, subject: str) -> str:
-    [message] = [m for m in mail.to(to) if subject in m.subject]
-    [link] = re.findall(r"http://127\.0\.0\.1:\d+/o/\S+", message.text())
-    return str(link)
+    """The one link in the one message ``to`` received about ``subject``."""
+    [link] = links_to(mail, to, subject)
+    return link
 
 
 async def _recorded(page: Page) -> None:

@@ -14,7 +14,6 @@ import html
 import io
 import json
 import os
-import re
 import subprocess
 import sys
 import zipfile
@@ -44,6 +43,7 @@ from tests.conftest import ROOT
 from tests.helpers import (
     CLIENT_DATA,
     client_file,
+    links_to,
     new_worker,
     record_history,
     wait_until,
@@ -55,14 +55,6 @@ PATIENT = Timings(day_length=DAY, settlement_reminder_days=1000,
                   settlement_escalation_days=1000, data_reminder_days=1000,
                   data_escalation_days=1000, meeting_deadline_days=1000,
                   feedback_deadline_days=1000)
-LINK = re.compile(r"http://portal\.test/o/[^\s<>\"]+")
-
-
-def links_to(mail: MailCapture, address: str, subject: str) -> list[str]:
-    """The links in the mail ``address`` received whose subject contains ``subject``."""
-    return [m for c in mail.to(address) if subject in c.subject for m in LINK.findall(c.text())]
-
-
 class CountingClient(OffboardingClient):
     """The portal's real Temporal client, counting what it is asked: a refused link must
     not reach Temporal at all."""
@@ -331,9 +323,7 @@ async def test_a_200_mb_export_downloads_with_bounded_memory(
             cli = OffboardingClient(dev_env.client, settings.task_queue)
             handle = dev_env.client.get_workflow_handle(await cli.start(cf, PATIENT))
             await wait_until(handle, waiting_for("data-verification"), timeout=180)
-            [message] = [m for m in mail.to(cf.approvers.data_verification[0])
-                         if "ready for transfer" in m.subject]
-            [link] = re.findall(r"http://127\.0\.0\.1:\d+/o/\S+", message.text())
+            [link] = links_to(mail, cf.approvers.data_verification[0], "ready for transfer")
             assert (await http.get(link)).status_code == 200  # warm: templates, client
             before = peak = _rss(portal.pid)
             digest, size = hashlib.sha256(), 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -31,6 +30,7 @@ from offboarding.models.status import OffboardingResult
 from tests.faults import FaultProxy
 from tests.helpers import (
     client_file,
+    links_to,
     portal_server,
     s3_settings,
     wait_until,
@@ -110,8 +110,7 @@ async def test_two_workers_on_shared_storage_finish_what_a_killed_one_started(
     package = st.data_packages[-1]
     assert package.location.startswith(f"s3://{common.s3_bucket}/")
     async with portal_server(common, client) as (url, _), httpx.AsyncClient() as http:
-        [ready] = [m for m in mail.to(steward) if "ready for transfer" in m.subject]
-        [link] = re.findall(r"http://portal\.test/o/\S+", ready.text())
+        [link] = links_to(mail, steward, "ready for transfer")
         got = await http.get(url + link.removeprefix("http://portal.test") + "/manifest.json")
         assert got.status_code == 200
         assert hashlib.sha256(got.content).hexdigest() == package.manifest_sha256
