@@ -27,19 +27,27 @@ class ScimClient:
             headers["Authorization"] = f"Bearer {self.token}"
         return httpx.Client(base_url=self.base_url + "/", headers=headers)
 
-    def add_user(self, user_name: str, active: bool = True) -> str:
+    def add_user(self, user_name: str, active: bool = True,
+                 extra: dict[str, Any] | None = None) -> str:
+        """``extra``: extension attributes, by schema URN."""
         with self._http() as http:
-            resp = http.post("Users", json={"schemas": [USER_SCHEMA], "userName": user_name,
-                                            "active": active})
+            resp = http.post("Users", json={
+                "schemas": [USER_SCHEMA, *(extra or {})], "userName": user_name,
+                "active": active, **(extra or {})})
             resp.raise_for_status()
             return str(resp.json()["id"])
 
     def users(self) -> dict[str, dict[str, Any]]:
-        """Every account, by userName."""
+        """Every account, by userName, page by page (a server may cap a page's size)."""
+        found: dict[str, dict[str, Any]] = {}
         with self._http() as http:
-            resp = http.get("Users", params={"count": 1000})
-            resp.raise_for_status()
-            return {u["userName"]: u for u in resp.json().get("Resources", [])}
+            while True:
+                resp = http.get("Users", params={"startIndex": len(found) + 1, "count": 1000})
+                resp.raise_for_status()
+                page = resp.json()
+                found.update({u["userName"]: u for u in page.get("Resources", [])})
+                if not page.get("Resources") or len(found) >= page["totalResults"]:
+                    return found
 
     def activate(self, user_name: str) -> None:
         """The account exists and is active (created if missing)."""
@@ -56,10 +64,18 @@ class ScimClient:
 
 class ScimServer:
     def __init__(self, port: int, systems: list[str], token: str,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, config: Path | None = None,
+                 schemas: Path | None = None, resource_types: Path | None = None) -> None:
+        """``config``: a ServiceProviderConfig file, for a server that announces (and
+        keeps to) fewer features than scim2-server's default of nearly all; ``schemas``
+        and ``resource_types``, for one whose resources carry extensions of its own."""
         self.port, self.systems, self.token = port, systems, token
         exe = Path(sys.executable).with_name("scim2-server")
         args = [str(exe), "--port", str(port), "--bearer-token", token]
+        for flag, path in (("--service-provider-config", config), ("--schema", schemas),
+                           ("--resource-type", resource_types)):
+            if path is not None:
+                args += [flag, str(path)]
         for s in systems:
             args += ["--tenant", s]
         out = log.open("ab") if log else subprocess.DEVNULL
@@ -75,8 +91,21 @@ class ScimServer:
     def client(self, system: str) -> ScimClient:
         return ScimClient(self.base_url(system), self.token)
 
-    def add_user(self, system: str, user_name: str, active: bool = True) -> str:
-        return self.client(system).add_user(user_name, active)
+    def add_user(self, system: str, user_name: str, active: bool = True,
+                 extra: dict[str, Any] | None = None) -> str:
+        return self.client(system).add_user(user_name, active, extra)
+
+    def discovery(self, system: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The schemas and resource types a system publishes, without their ``meta``, in
+        the form the server's ``--schema`` and ``--resource-type`` files take."""
+        with self.client(system)._http() as http:
+            found = []
+            for endpoint in ("Schemas", "ResourceTypes"):
+                resp = http.get(endpoint)
+                resp.raise_for_status()
+                found.append([{k: v for k, v in item.items() if k != "meta"}
+                              for item in resp.json()["Resources"]])
+            return found[0], found[1]
 
     def users(self, system: str) -> dict[str, dict[str, Any]]:
         """Every account on a system, by userName."""

@@ -1,4 +1,10 @@
-"""Revoking a client's accounts on one system over SCIM 2.0 (RFC 7644).
+"""Revoking a client's accounts on one system over SCIM 2.0 (RFC 7644), through scim2-client.
+
+Systems differ in what they implement, so the client first reads what the system announces
+(its ServiceProviderConfig, RFC 7644 §5) and keeps to it: a PATCH of ``active`` where PATCH
+is supported, else a PUT of the account as read, with ``active`` false (guarded by its ETag
+where the system has them); a ``userName`` filter where filtering is supported, else a walk
+through the list of accounts, page by page.
 
 An account already gone counts as revoked. After each change the account is read back,
 so the step only counts as done when the system itself says the account is inactive or gone.
@@ -6,9 +12,31 @@ so the step only counts as done when the system itself says the account is inact
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
-import httpx
+import httpx2
+from scim2_client import (
+    InvalidServiceDescriptionException,
+    RequestNetworkException,
+    SCIMClientException,
+    UnexpectedStatusCodeException,
+)
+from scim2_client.engines.httpx2 import AsyncSCIMClient
+from scim2_models import (
+    EnterpriseUser,
+    ListResponse,
+    NotFoundException,
+    PatchOp,
+    PatchOperation,
+    SCIMException,
+    ScimPolicy,
+    ScimProvider,
+    SearchRequest,
+    ServiceProviderConfig,
+    User,
+)
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -16,89 +44,166 @@ from offboarding.config import ScimSystem, Settings
 from offboarding.models.records import AccountResult, RevokeRequest, SystemRevocation
 from offboarding.tracing import span
 
-SCIM_JSON = "application/scim+json"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+RETRYABLE = {409, 412, 429}  # a conflict or a lost ETag race is read again; 429 waits
+T = TypeVar("T")
 
 
-class ScimError(Exception):
-    pass
+def _expect(kind: type[T], answer: object) -> T:
+    """scim2-client answers a union (an Error, or a raw dict when checks are off); with its
+    checks on, as here, anything but the expected kind means the system broke the protocol."""
+    if not isinstance(answer, kind):
+        raise SCIMClientException(f"expected a {kind.__name__}, got {type(answer).__name__}")
+    return answer
+
+
+class TracedScim(AsyncSCIMClient):
+    """scim2-client over httpx2, with a span around each HTTP call it makes."""
+
+    def __init__(self, name: str, http: httpx2.AsyncClient) -> None:
+        # The RFC's User, typed; attributes of the system's own extensions are kept as
+        # read, so that a PUT writes them back unchanged instead of refusing the account.
+        super().__init__(http, provider=ScimProvider(
+            models=[User, EnterpriseUser], policy=ScimPolicy(unknown=ScimPolicy.Unknown.keep)))
+        self.name = name
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx2.Response:
+        endpoint = url.strip("/").split("/")[0]
+        with span(f"scim {method} {endpoint}", **{
+                "scim.system": self.name, "http.request.method": method}):
+            return await super().request(method, url, **kwargs)
 
 
 class ScimClient:
+    """One system: what it announces, read once, and the four calls revocation needs."""
+
     def __init__(self, name: str, system: ScimSystem) -> None:
-        headers = {"Accept": SCIM_JSON, "Content-Type": SCIM_JSON}
+        headers = {}
         if system.token:
             headers["Authorization"] = f"Bearer {system.token.get_secret_value()}"
         self.name = name
-        self.http = httpx.AsyncClient(
-            base_url=str(system.base_url).rstrip("/") + "/",
-            headers=headers,
-            timeout=system.timeout_seconds,
-        )
+        self.base_url = str(system.base_url).rstrip("/") + "/"
+        self.scim = TracedScim(name, httpx2.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=system.timeout_seconds))
+        self._config: ServiceProviderConfig | None = None
 
-    def _raise_for(self, resp: httpx.Response, what: str) -> None:
-        if resp.status_code in (401, 403):
-            # Credentials are ops' to fix; retrying by itself will not help.
+    @contextmanager
+    def _explained(self, what: str) -> Iterator[None]:
+        """Turns scim2-client's exceptions into the activity's errors, named for the system
+        and the step: credentials and refusals are ops' to fix (non-retryable), an outage
+        or a race is retried."""
+        try:
+            yield
+        except RequestNetworkException as err:
+            cause = type(err.__cause__).__name__ if err.__cause__ else "network error"
+            raise ApplicationError(f"{self.name}: could not reach {self.base_url}: {cause}",
+                                   type="ScimUnavailable") from None
+        except SCIMException as err:
+            raise self._failure(what, err.status, str(err)) from None
+        except UnexpectedStatusCodeException as err:  # a failure without a SCIM error body
+            status = getattr(err.source, "status_code", 0)  # the response it came with
+            raise self._failure(what, int(status), str(err)) from None
+        except InvalidServiceDescriptionException as err:
             raise ApplicationError(
-                f"{self.name}: {what} was refused ({resp.status_code}); check the SCIM token",
-                type="ScimAccessDenied", non_retryable=True,
-            )
-        if resp.status_code == 429 or resp.status_code >= 500:
+                f"{self.name}: its SCIM discovery endpoints do not describe a coherent "
+                f"service: {err}", type="ScimRejected", non_retryable=True) from None
+        except SCIMClientException as err:
             raise ApplicationError(
-                f"{self.name}: {what} failed with {resp.status_code}; will retry",
-                type="ScimUnavailable",
-            )
-        if resp.status_code >= 400:
-            raise ApplicationError(
-                f"{self.name}: {what} failed with {resp.status_code}: {resp.text[:200]}",
-                type="ScimRejected", non_retryable=True,
-            )
+                f"{self.name}: {what} got an answer that is not SCIM: {err}",
+                type="ScimRejected", non_retryable=True) from None
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        with span(f"scim {method} {path.split('/')[0]}", **{
-                "scim.system": self.name, "http.request.method": method}):
-            return await self.http.request(method, path, **kwargs)
+    def _failure(self, what: str, status: int, detail: str) -> ApplicationError:
+        if status in (401, 403):
+            return ApplicationError(
+                f"{self.name}: {what} was refused ({status}); check the SCIM token",
+                type="ScimAccessDenied", non_retryable=True)
+        if status in RETRYABLE or status >= 500:
+            return ApplicationError(f"{self.name}: {what} failed with {status}; will retry",
+                                    type="ScimUnavailable")
+        return ApplicationError(f"{self.name}: {what} failed with {status}: {detail[:200]}",
+                                type="ScimRejected", non_retryable=True)
 
-    async def find(self, user: str) -> dict[str, Any] | None:
+    async def _announced(self) -> ServiceProviderConfig:
+        """The system's ServiceProviderConfig (RFC 7644 §5), read once per worker."""
+        if self._config is None:
+            await self.scim.discover()
+            config = self.scim.provider.config
+            if config is None:
+                raise ApplicationError(f"{self.name}: publishes no ServiceProviderConfig",
+                                       type="ScimRejected", non_retryable=True)
+            self._config = config
+        return self._config
+
+    async def find(self, user: str) -> User[Any] | None:
         """By userName first, then by SCIM id."""
-        escaped = user.replace("\\", "\\\\").replace('"', '\\"')
-        resp = await self._call("GET", "Users", params={"filter": f'userName eq "{escaped}"'})
-        self._raise_for(resp, f"looking up {user}")
-        found: list[dict[str, Any]] = resp.json().get("Resources", [])
-        if found:
-            return found[0]
+        with self._explained(f"looking up {user}"):
+            config = await self._announced()
+            if config.filter is not None and config.filter.supported:
+                escaped = user.replace("\\", "\\\\").replace('"', '\\"')
+                page = _expect(ListResponse, await self.scim.query(
+                    User, query_parameters=SearchRequest(filter=f'userName eq "{escaped}"')))
+                found: list[User[Any]] = page.resources or []
+                if found:
+                    return found[0]
+            else:
+                listed = await self._listed(user, config)
+                if listed is not None:
+                    return listed
         return await self.get(user)
 
-    async def get(self, scim_id: str) -> dict[str, Any] | None:
-        resp = await self._call("GET", f"Users/{scim_id}")
-        if resp.status_code == 404:
-            return None
-        self._raise_for(resp, f"reading {scim_id}")
-        result: dict[str, Any] = resp.json()
-        return result
+    async def _listed(self, user: str, config: ServiceProviderConfig) -> User[Any] | None:
+        """Pages through every account: for systems without filtering. userName is
+        case-insensitive in SCIM (RFC 7643 §4.1.1), as a filter would compare it."""
+        size = config.filter.max_results if config.filter and config.filter.max_results else 100
+        wanted, seen = user.casefold(), 0
+        while True:
+            page = _expect(ListResponse, await self.scim.query(
+                User, query_parameters=SearchRequest(start_index=seen + 1, count=size)))
+            accounts: list[User[Any]] = page.resources or []
+            for account in accounts:
+                if (account.user_name or "").casefold() == wanted:
+                    return account
+            seen += len(accounts)
+            activity.heartbeat(f"{self.name}: looked through {seen} of "
+                               f"{page.total_results} accounts for {user}")
+            if not accounts or seen >= (page.total_results or 0):
+                return None
 
-    async def deactivate(self, scim_id: str) -> bool:
-        body = {"schemas": [PATCH_OP], "Operations": [
-            {"op": "replace", "path": "active", "value": False}]}
-        resp = await self._call("PATCH", f"Users/{scim_id}", json=body)
-        if resp.status_code == 404:
-            return False
-        self._raise_for(resp, f"deactivating {scim_id}")
+    async def get(self, scim_id: str) -> User[Any] | None:
+        with self._explained(f"reading {scim_id}"):
+            try:
+                return _expect(User, await self.scim.query(User, scim_id))
+            except NotFoundException:
+                return None
+
+    async def deactivate(self, account: User[Any]) -> bool:
+        """False when the account went away meanwhile."""
+        with self._explained(f"deactivating {account.id}"):
+            config = await self._announced()
+            try:
+                if config.patch is not None and config.patch.supported:
+                    await self.scim.modify(User, account.id, PatchOp[User[Any]](operations=[
+                        PatchOperation(op="replace", path="active", value=False)]))
+                else:
+                    await self.scim.replace(account.model_copy(update={"active": False}))
+            except NotFoundException:
+                return False
         return True
 
-    async def delete(self, scim_id: str) -> bool:
-        resp = await self._call("DELETE", f"Users/{scim_id}")
-        if resp.status_code == 404:
-            return False
-        self._raise_for(resp, f"deleting {scim_id}")
+    async def delete(self, account: User[Any]) -> bool:
+        """False when the account went away meanwhile."""
+        with self._explained(f"deleting {account.id}"):
+            try:
+                await self.scim.delete(User, account.id)
+            except NotFoundException:
+                return False
         return True
 
 
 class AccessRevoker:
     """Keeps one SCIM client per system for the worker's life: a client per activity
     built a fresh TLS context and connection pool every time, the single largest cost in
-    the worker's profile (bench/profile-before.md). Like the SMTP pool, the clients live
-    as long as the worker process."""
+    the worker's profile (bench/profile-before.md), and discovery is read once. Like the
+    SMTP pool, the clients live as long as the worker process."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -123,35 +228,29 @@ class AccessRevoker:
         revoked = activity.metric_meter().create_counter(
             "offboarding_accounts_revoked", "Client accounts deactivated, deleted or "
             "found already gone")
-        try:
-            for n, user in enumerate(req.users, 1):
-                activity.heartbeat(f"{n}/{len(req.users)}")
-                result = await self._revoke_one(scim, user, req.mode)
-                revoked.add(1, {"system": req.system, "result": result.result})
-                results.append(result)
-        except httpx.TransportError as err:
-            raise ApplicationError(
-                f"{req.system}: could not reach {system.base_url}: {type(err).__name__}",
-                type="ScimUnavailable",
-            ) from None
+        for n, user in enumerate(req.users, 1):
+            activity.heartbeat(f"{n}/{len(req.users)}")
+            result = await self._revoke_one(scim, user, req.mode)
+            revoked.add(1, {"system": req.system, "result": result.result})
+            results.append(result)
         return SystemRevocation(system=req.system, mode=req.mode, accounts=results)
 
     async def _revoke_one(self, scim: ScimClient, user: str, mode: str) -> AccountResult:
         found = await scim.find(user)
-        if found is None:
+        if found is None or found.id is None:
             return AccountResult(user=user, result="already-gone")
-        scim_id = str(found["id"])
+        scim_id = found.id
         if mode == "delete":
-            if not await scim.delete(scim_id):
+            if not await scim.delete(found):
                 return AccountResult(user=user, result="already-gone", scim_id=scim_id)
             if await scim.get(scim_id) is not None:
                 raise ApplicationError(f"{scim.name}: {user} still exists after DELETE",
                                        type="ScimNotRevoked")
             return AccountResult(user=user, result="deleted", scim_id=scim_id)
-        if not await scim.deactivate(scim_id):
+        if not await scim.deactivate(found):
             return AccountResult(user=user, result="already-gone", scim_id=scim_id)
         after = await scim.get(scim_id)
-        if after is not None and after.get("active") is not False:
-            raise ApplicationError(f"{scim.name}: {user} is still active after PATCH",
+        if after is not None and after.active is not False:
+            raise ApplicationError(f"{scim.name}: {user} is still active after the change",
                                    type="ScimNotRevoked")
         return AccountResult(user=user, result="deactivated", scim_id=scim_id)

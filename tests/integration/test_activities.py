@@ -4,8 +4,13 @@ and real directories."""
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,6 +127,81 @@ async def test_accounts_are_revoked_and_one_already_gone_counts_as_revoked(
         AccessRevoker(settings).revoke_access,
         RevokeRequest(workflow_id="wf-4", system="crm", mode="delete", users=["ann-x1"]))
     assert deleted.accounts[0].result == "deleted" and "ann-x1" not in scim.users("crm")
+
+
+ACME = "urn:example:params:scim:schemas:extension:acme:2.0:User"
+
+
+@pytest.fixture(scope="module")
+def plain_scim(scim: ScimServer, tmp_path_factory: pytest.TempPathFactory,
+               ) -> Iterator[ScimServer]:
+    """A real SCIM server that announces, and keeps to, RFC 7644's minimum: no PATCH, no
+    filtering (both answer 501), lists in pages of two; and its users carry an extension
+    of its own, as an identity provider's do."""
+    folder = tmp_path_factory.mktemp("plain-scim")
+    schemas, types = scim.discovery("crm")
+    schemas.append({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"], "id": ACME,
+                    "name": "AcmeUser", "attributes": [{
+                        "name": "badge", "type": "string", "multiValued": False,
+                        "required": False, "caseExact": False, "mutability": "readWrite",
+                        "returned": "default", "uniqueness": "none"}]})
+    for kind in types:
+        if kind["name"] == "User":
+            kind["schemaExtensions"].append({"schema": ACME, "required": False})
+    files = {name: folder / f"{name}.json" for name in ("schemas", "types", "config")}
+    files["schemas"].write_text(json.dumps(schemas))
+    files["types"].write_text(json.dumps(types))
+    files["config"].write_text(json.dumps({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": False}, "bulk": {"supported": False},
+        "filter": {"supported": False, "maxResults": 2},
+        "changePassword": {"supported": False}, "sort": {"supported": False},
+        "etag": {"supported": True}}))
+    server = ScimServer(free_port(), ["erp"], scim.token, log=folder / "scim.log",
+                        config=files["config"], schemas=files["schemas"],
+                        resource_types=files["types"])
+    yield server
+    server.close()
+
+
+async def test_a_system_without_patch_or_filter_has_its_accounts_found_and_deactivated_anyway(
+    settings: Settings, plain_scim: ScimServer,
+) -> None:
+    for n in range(5):
+        plain_scim.add_user("erp", f"keep-{n}")
+    plain_scim.add_user("erp", "cat-x1", extra={ACME: {"badge": "B-7"}})  # on the 3rd page
+    erp = settings.scim_systems["crm"].model_copy(
+        update={"base_url": plain_scim.base_url("erp")})
+    revoker = AccessRevoker(settings.model_copy(update={"scim_systems": {"erp": erp}}))
+    req = RevokeRequest(workflow_id="wf-4b", system="erp", mode="deactivate",
+                        users=["CAT-x1", "gone-x1"])
+    result = await ActivityEnvironment().run(revoker.revoke_access, req)
+    assert [(a.user, a.result) for a in result.accounts] == [
+        ("CAT-x1", "deactivated"), ("gone-x1", "already-gone")]
+    users = plain_scim.users("erp")
+    assert [u for u, found in users.items() if found["active"] is False] == ["cat-x1"]
+    assert users["cat-x1"][ACME] == {"badge": "B-7"}, "the PUT kept the system's own data"
+
+
+async def test_a_base_url_that_is_not_scim_is_a_permanent_error_naming_the_system(
+    settings: Settings, tmp_path: Path,
+) -> None:
+    """A web server that is not SCIM (here Python's own, serving an empty folder): the
+    discovery answers 404 with an HTML page, which says what to fix instead of retrying."""
+    web = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler,
+                                                        directory=str(tmp_path)))
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        wrong = settings.scim_systems["crm"].model_copy(
+            update={"base_url": f"http://127.0.0.1:{web.server_port}/scim/v2"})
+        revoker = AccessRevoker(settings.model_copy(update={"scim_systems": {"crm": wrong}}))
+        req = RevokeRequest(workflow_id="wf-5b", system="crm", mode="delete", users=["x"])
+        with pytest.raises(ApplicationError) as err:
+            await ActivityEnvironment().run(revoker.revoke_access, req)
+    finally:
+        web.shutdown()
+    assert err.value.non_retryable and err.value.type == "ScimRejected"
+    assert err.value.message.startswith("crm: looking up x failed with 404: ")
 
 
 async def test_a_wrong_scim_token_is_a_permanent_error_naming_the_system(
