@@ -45,7 +45,7 @@ async def connect(address: str | None = None, codec: PayloadCodec | None = None,
         config["target_host"] = address
     config.update(overrides)
     config["data_converter"] = data_converter(codec)
-    config.setdefault("interceptors", tracing.interceptors())
+    config.setdefault("plugins", tracing.plugins())
     return await Client.connect(**config)
 
 

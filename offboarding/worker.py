@@ -39,7 +39,8 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
         activities=build_activities(settings),
         graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
         deployment_config=deployment(settings),
-        # The tracing interceptor's workflow half imports OpenTelemetry in the sandbox.
+        # OpenTelemetry's context is shared, not re-imported per run: the tracing plugin's
+        # workflow half and workflows/causes.py use it.
         workflow_runner=SandboxedWorkflowRunner(
             restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")),
     )

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from temporalio import workflow
 
+with workflow.unsafe.imports_passed_through():
+    from opentelemetry.context import Context
+
 from offboarding.models.client_file import ClientFile
 from offboarding.models.stages import Stage
 from offboarding.models.status import OffboardingInput, StepState
@@ -33,6 +36,9 @@ class Run:
     vis: Visibility
     retention: asyncio.Task[None] | None = field(default=None)
     """Deleting our copy of the data waits for the retention period, beside the rest."""
+    cause: Context | None = field(default=None)
+    """The trace context of the latest accepted decision, until a wait follows it
+    (``causes.py``)."""
 
     @property
     def client(self) -> ClientFile:

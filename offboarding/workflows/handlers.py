@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from offboarding.models.messages import ACTIONS, Ack, Message, Via
     from offboarding.security.codec import UNDECODABLE, UNDECODABLE_REASON
 
-from offboarding.workflows import authority, rules
+from offboarding.workflows import authority, causes, rules
 from offboarding.workflows.context import Run
 
 W = TypeVar("W", bound=type)
@@ -65,6 +65,7 @@ def receive_update(run: Run, name: str, msg: Message) -> Ack:
 
 def _accept(run: Run, name: str, msg: Message, via: Via) -> Ack:
     detail = rules.apply(run.s, name, msg, run.clock.now(), via)
+    causes.note(run)
     run.vis.publish()
     return Ack(stage=run.s.status.stage, detail=detail)
 

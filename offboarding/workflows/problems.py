@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 from offboarding.models.status import Problem
+from offboarding.workflows import causes
 from offboarding.workflows.context import Run
 from offboarding.workflows.sending import cancelled, cause, notify
 
@@ -42,6 +43,7 @@ async def until_done(run: Run, key: str, step: str,
                                 f"{run.workflow_id} --problem {key} --by <you> (or skip-step "
                                 "... --reason ...)"})
         await workflow.wait_condition(functools.partial(_settled_or_interrupted, run, problem))
+        causes.follow(run)  # the retry goes on in the trace of ops' retry-step
         run.check_interrupts()
         s.end_ops_wait_if_clear()
         run.vis.publish()

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 
 from offboarding.models.stages import Wait
+from offboarding.workflows import causes
 from offboarding.workflows.context import Run
 from offboarding.workflows.sending import notify
 
@@ -35,6 +36,7 @@ async def sleep_until(run: Run, when: datetime, summary: str, wake: Callable[[],
         await workflow.wait([timer, cond], return_when=asyncio.FIRST_COMPLETED)
         for task in (timer, cond):
             task.cancel()
+    causes.follow(run)
     run.check_interrupts()
 
 

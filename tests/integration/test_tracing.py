@@ -1,16 +1,16 @@
-"""Tracing (issue 14), with an in-memory exporter: one trace runs from the CLI's start of
-an offboarding through its workflow to the activities it scheduled and their SMTP spans;
-the CLI's later update is linked into that trace where the workflow handled it (a
-workflow's spans belong to the call that started it, as Temporal's interceptor draws it)."""
+"""Tracing (issue 14), with the SDK's OpenTelemetry plugin and an in-memory exporter: one
+trace runs from the CLI's update (an approval) through the workflow to the activity the
+approval released and its SMTP span; the start's own trace holds the work before it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.contrib.opentelemetry import create_tracer_provider
 from temporalio.testing import WorkflowEnvironment
 
 from devtools.scim import ScimServer
@@ -23,15 +23,18 @@ from offboarding.worker import build_worker
 from tests.helpers import client_file, wait_until, waiting_for
 from tests.integration.test_portal import PATIENT
 
+# OpenTelemetry takes one global tracer provider per process, and the plugin wants it.
+EXPORTER = InMemorySpanExporter()
+PROVIDER = create_tracer_provider()
+PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
+
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use(provider)
-    yield exporter
-    tracing.use(None)
+    EXPORTER.clear()
+    tracing.install(PROVIDER)
+    yield EXPORTER
+    tracing.install(None)
 
 
 async def test_one_trace_from_the_cli_to_the_smtp_call(
@@ -51,23 +54,29 @@ async def test_one_trace_from_the_cli_to_the_smtp_call(
         await cli.result(wid)
 
     finished = spans.get_finished_spans()
-    by_name: dict[str, list[ReadableSpan]] = {}
-    for s in finished:
-        by_name.setdefault(s.name, []).append(s)
-    [start] = by_name["StartWorkflow:ClientOffboarding"]
-    trace_id = start.context.trace_id
-    in_trace = [s for s in finished if s.context.trace_id == trace_id]
-    names = {s.name for s in in_trace}
-    assert {"RunWorkflow:ClientOffboarding", "StartActivity:send_email",
-            "RunActivity:send_email", "smtp send"} <= names, names
-    confirmed = [s for s in in_trace if s.name == "smtp send"
-                 and (s.attributes or {}).get("email.key") == "settlement-confirmed"]
-    assert len(confirmed) == 1
-    parent = next(s for s in in_trace if confirmed[0].parent
-                  and s.context.span_id == confirmed[0].parent.span_id)
-    assert parent.name == "RunActivity:send_email"
-    assert any(s.name == "scim GET Users" for s in in_trace), "SCIM calls are traced too"
-    # The update: its own client span, linked from where the workflow handled it.
-    [update] = by_name["StartWorkflowUpdate:approve-settlement"]
-    [handled] = [s for s in in_trace if s.name == "HandleUpdate:approve-settlement"]
-    assert [link.context.span_id for link in handled.links] == [update.context.span_id]
+    by_id = {s.context.span_id: s for s in finished}
+
+    def chain(span: ReadableSpan) -> list[str]:
+        """The span's name and its ancestors', up to the trace's root."""
+        names = [span.name]
+        while span.parent is not None and span.parent.span_id in by_id:
+            span = by_id[span.parent.span_id]
+            names.append(span.name)
+        return names
+
+    [confirmed] = [s for s in finished if s.name == "smtp send"
+                   and (s.attributes or {}).get("email.key") == "settlement-confirmed"]
+    assert chain(confirmed) == [
+        "smtp send", "RunActivity:send_email", "StartActivity:send_email",
+        "HandleUpdate:approve-settlement", "StartWorkflowUpdate:approve-settlement"]
+    [update] = [s for s in finished if s.name == "StartWorkflowUpdate:approve-settlement"]
+    assert update.parent is None, "the CLI's update is the root of its trace"
+    # Before the approval, the work belongs to the start's trace: the statement and the
+    # SCIM calls of the revocation that a termination runs at once.
+    [start] = [s for s in finished if s.name == "StartWorkflow:ClientOffboarding"]
+    in_start = [s for s in finished if s.context.trace_id == start.context.trace_id]
+    statement = [s for s in in_start if s.name == "smtp send"
+                 and (s.attributes or {}).get("email.key") == "statement-v1"]
+    assert len(statement) == 1
+    assert chain(statement[0])[-1] == "StartWorkflow:ClientOffboarding"
+    assert any(s.name == "scim GET Users" for s in in_start), "SCIM calls are traced too"

@@ -100,10 +100,11 @@ WORKFLOW_MAY_IMPORT = ("__future__", "asyncio", "contextlib", "functools", "coll
                        "dataclasses", "datetime", "typing", "enum", "temporalio",
                        "offboarding.models", "offboarding.workflows", "offboarding.activities",
                        "offboarding.security.codec", "offboarding.security.links",
-                       "email_validator", "idna")
+                       "email_validator", "idna", "opentelemetry.context")
 """The workflow's modules are passed through the sandbox (imported once per worker, see
 workflows/offboarding.py), so the sandbox does not police them: this does. Activities are
-imported for their names only (``execute_activity_method``)."""
+imported for their names only (``execute_activity_method``); OpenTelemetry's context is
+contextvars, which the trace of a decision rides on (``workflows/causes.py``)."""
 
 
 CLOCKS = ("workflow", "clock", "run.clock", "self", "self.clock")
