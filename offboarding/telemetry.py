@@ -141,5 +141,7 @@ def configure_logging(fmt: str) -> None:
         handler.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    # httpx logs every request URL at INFO; keep it for warnings only.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The HTTP clients log every request URL at INFO, and a SCIM lookup's URL holds the
+    # client's account name (?filter=userName eq ...): warnings only.
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)

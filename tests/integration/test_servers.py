@@ -132,6 +132,8 @@ async def test_the_worker_process_runs_an_offboarding_with_metrics_and_clean_log
     assert any(e.get("activity") == "send_email" for e in entries)
     assert (wid, "settlement") in steps and (wid, "farewell") in steps
     assert SCIM_TOKEN not in out and "Dear " not in out, "no secrets, no message bodies"
+    accounts = [user for system in cf.systems for user in system.users]
+    assert accounts and not [a for a in accounts if a in out], "no client's account names"
 
 
 def test_a_bad_setting_stops_the_worker_with_the_variable_named() -> None:
