@@ -341,6 +341,10 @@ async def test_a_200_mb_export_downloads_with_bounded_memory(
     print(f"portal RSS {before / 2**20:.1f} MiB before, peak {peak / 2**20:.1f} MiB during "
           f"a {size / 2**20:.0f} MiB download (+{grew / 2**20:.1f} MiB)")
     assert grew < 32 * 1024 * 1024, f"the portal grew by {grew / 2**20:.0f} MiB"
+    # Its access log shows the requests, never the link itself: a link is a credential.
+    token = link.rsplit("/", 1)[1]
+    logged = (tmp_path / "portal.log").read_text()
+    assert "/data.zip HTTP/1.1\" 200" in logged and token not in logged, logged[-2000:]
 
 
 async def test_every_approver_and_every_reminder_gets_its_own_working_link(
