@@ -1,18 +1,31 @@
 """Tracing (issue 14), with the SDK's OpenTelemetry plugin and an in-memory exporter: one
 trace runs from the CLI's update (an approval) through the workflow to the activity the
-approval released and its SMTP span; the start's own trace holds the work before it."""
+approval released and its SMTP span; the start's own trace holds the work before it. Then
+the same across processes, exported over OTLP/HTTP to a real receiver."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.contrib.opentelemetry import create_tracer_provider
 from temporalio.testing import WorkflowEnvironment
 
+from devtools.procs import start_logged, stop
 from devtools.scim import ScimServer
 from offboarding import tracing
 from offboarding.cli.client import OffboardingClient
@@ -20,7 +33,8 @@ from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel
 from offboarding.temporal import connect
 from offboarding.worker import build_worker
-from tests.helpers import client_file, wait_until, waiting_for
+from tests.conftest import ROOT
+from tests.helpers import client_file, wait_until, waiting_for, worker_env
 from tests.integration.test_portal import PATIENT
 
 # OpenTelemetry takes one global tracer provider per process, and the plugin wants it.
@@ -80,3 +94,76 @@ async def test_one_trace_from_the_cli_to_the_smtp_call(
     assert len(statement) == 1
     assert chain(statement[0])[-1] == "StartWorkflow:ClientOffboarding"
     assert any(s.name == "scim GET Users" for s in in_start), "SCIM calls are traced too"
+
+
+class OtlpReceiver:
+    """A real OTLP/HTTP endpoint (what a collector listens on): it decodes each
+    ``POST /v1/traces`` and keeps the spans with the service that sent them."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, Span]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest.FromString(body)
+                for batch in request.resource_spans:
+                    service = next(a.value.string_value for a in batch.resource.attributes
+                                   if a.key == "service.name")
+                    receiver.spans += [(service, span) for scoped in batch.scope_spans
+                                       for span in scoped.spans]
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def named(self, name: str, **attributes: str) -> list[tuple[str, Span]]:
+        return [(service, s) for service, s in self.spans if s.name == name and all(
+            any(a.key == k and a.value.string_value == v for a in s.attributes)
+            for k, v in attributes.items())]
+
+
+async def test_the_worker_and_the_cli_export_one_trace_over_otlp(
+        dev_env: WorkflowEnvironment, settings: Settings, scim: ScimServer,
+        tmp_path: Path) -> None:
+    """The processes as ops run them, configured by the standard OTEL_* variables only: the
+    CLI's approval and the worker's SMTP call reach a collector as one trace."""
+    otlp = OtlpReceiver()
+    address = dev_env.client.service_client.config.target_host
+    env = {**worker_env(settings, address), "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url,
+           "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    worker = await asyncio.to_thread(start_logged, [sys.executable, "worker.py"],
+                                     tmp_path / "worker.log", "worker polling", cwd=ROOT,
+                                     env=env)
+    try:
+        cli = OffboardingClient(dev_env.client, settings.task_queue)
+        wid = await cli.start(client_file("termination", scim=scim), PATIENT)
+        handle = dev_env.client.get_workflow_handle(wid)
+        st = await wait_until(handle, waiting_for("settlement-approval"))
+        approve = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "starter.py", "approve-settlement", wid, "--by",
+            "finance.lead@example.com", "--statement", st.statements[-1].short_hash],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert approve.returncode == 0, approve.stderr
+        for _ in range(100):
+            if otlp.named("smtp send", **{"email.key": "settlement-confirmed"}):
+                break
+            await asyncio.sleep(0.1)
+        await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+    finally:
+        stop(worker)
+        otlp.server.shutdown()
+    [(cli_service, update)] = otlp.named("StartWorkflowUpdate:approve-settlement")
+    [(worker_service, smtp)] = otlp.named("smtp send", **{"email.key": "settlement-confirmed"})
+    assert (cli_service, worker_service) == ("offboarding-cli", "offboarding-worker")
+    assert smtp.trace_id == update.trace_id and not update.parent_span_id
