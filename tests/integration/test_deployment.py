@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from devtools import temporal_server
+from offboarding import tracing
 from offboarding.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,8 @@ TEMPORAL_ENV = {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY", "T
                 "TEMPORAL_TLS", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH",
                 "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "TEMPORAL_TLS_SERVER_NAME",
                 "TEMPORAL_CONFIG_FILE", "TEMPORAL_CORS_ORIGINS"}
+OTEL_ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_SERVICE_NAME", "OTEL_SDK_DISABLED"}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +74,8 @@ def test_the_worker_environment_matches_the_settings_model(
                if k.removeprefix("OFFBOARDING_").split("__")[0].lower() not in
                Settings.model_fields}
     assert not unknown, f"{service}: variables the settings model does not know: {unknown}"
-    assert not set(env) - ours - TEMPORAL_ENV, "only our settings and Temporal's variables"
+    assert not set(env) - ours - TEMPORAL_ENV - OTEL_ENV, \
+        "only our settings, Temporal's and OpenTelemetry's variables"
     monkeypatch.setenv("OFFBOARDING_ENV_FILE", "/nonexistent")
     for key in [k for k in os.environ if k.startswith("OFFBOARDING_")]:
         if key != "OFFBOARDING_ENV_FILE":
@@ -85,6 +89,10 @@ def test_the_worker_environment_matches_the_settings_model(
         assert settings.storage == "s3" and settings.s3_endpoint == "http://minio:9000"
         # Scrapeable from outside the container.
         assert settings.metrics_address.startswith("0.0.0.0:")
+    if "OTEL_EXPORTER_OTLP_ENDPOINT" in env:
+        assert not tracing.wanted(), "tracing is off until .env names a collector"
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318")
+        assert tracing.wanted()
 
 
 def test_every_image_is_pinned_and_every_start_waits_for_what_it_needs(
