@@ -36,7 +36,8 @@ async def sleep_until(run: Run, when: datetime, summary: str, wake: Callable[[],
         await workflow.wait([timer, cond], return_when=asyncio.FIRST_COMPLETED)
         for task in (timer, cond):
             task.cancel()
-    causes.follow(run)
+    if done():  # a person ended the wait, not the timer: go on in their decision's trace
+        causes.follow(run)
     run.check_interrupts()
 
 
