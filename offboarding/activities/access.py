@@ -154,18 +154,26 @@ class ScimClient:
         """Pages through every account: for systems without filtering. userName is
         case-insensitive in SCIM (RFC 7643 §4.1.1), as a filter would compare it."""
         size = config.filter.max_results if config.filter and config.filter.max_results else 100
-        wanted, seen = user.casefold(), 0
+        wanted, number = user.casefold(), 0
+        seen: set[str] = set()  # ids listed so far
         while True:
+            number += 1
             page = _expect(ListResponse, await self.scim.query(
-                User, query_parameters=SearchRequest(start_index=seen + 1, count=size)))
+                User, query_parameters=SearchRequest(start_index=len(seen) + 1, count=size)))
             accounts: list[User[Any]] = page.resources or []
             for account in accounts:
                 if (account.user_name or "").casefold() == wanted:
                     return account
-            seen += len(accounts)
-            activity.heartbeat(f"{self.name}: looked through {seen} of "
+            new = {a.id or "" for a in accounts} - seen
+            if accounts and not new:  # else "not found" would read as "already gone"
+                raise ApplicationError(
+                    f"{self.name}: looking up {user}: page {number} of the accounts repeats "
+                    f"accounts already listed (the system ignores startIndex); cannot tell "
+                    f"whether {user} exists", type="ScimRejected", non_retryable=True)
+            seen |= new
+            activity.heartbeat(f"{self.name}: looked through {len(seen)} of "
                                f"{page.total_results} accounts for {user}")
-            if not accounts or seen >= (page.total_results or 0):
+            if not accounts or len(seen) >= (page.total_results or 0):
                 return None
 
     async def get(self, scim_id: str) -> User[Any] | None:

@@ -204,6 +204,60 @@ async def test_a_base_url_that_is_not_scim_is_a_permanent_error_naming_the_syste
     assert err.value.message.startswith("crm: looking up x failed with 404: ")
 
 
+class SameFirstPage(SimpleHTTPRequestHandler):
+    """A SCIM server that cannot filter and ignores ``startIndex``: every page of /Users is
+    the first one. (scim2-server pages correctly, so this one is written here.)"""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/ServiceProviderConfig"):
+            body: dict[str, Any] = {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+                "patch": {"supported": True}, "bulk": {"supported": False},
+                "filter": {"supported": False, "maxResults": 2},
+                "changePassword": {"supported": False}, "sort": {"supported": False},
+                "etag": {"supported": False}, "authenticationSchemes": []}
+        elif self.path.startswith("/Users/"):  # no account has that id
+            body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                    "status": "404", "detail": "not found"}
+        else:
+            body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                    "totalResults": 6, "itemsPerPage": 2, "startIndex": 1, "Resources": [
+                        {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                         "id": f"id-{n}", "userName": f"first-{n}"} for n in (1, 2)]}
+        data = json.dumps(body).encode()
+        self.send_response(int(body.get("status", 200)))
+        self.send_header("Content-Type", "application/scim+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_a_system_that_repeats_its_first_page_is_not_taken_for_an_account_gone(
+    settings: Settings,
+) -> None:
+    """Listing pages until totalResults would see six accounts without ever seeing the
+    fifth, and report the one sought as already gone: revoked, falsely."""
+    web = ThreadingHTTPServer(("127.0.0.1", 0), SameFirstPage)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        odd = settings.scim_systems["crm"].model_copy(
+            update={"base_url": f"http://127.0.0.1:{web.server_port}"})
+        revoker = AccessRevoker(settings.model_copy(update={"scim_systems": {"odd": odd}}))
+        req = RevokeRequest(workflow_id="wf-5c", system="odd", mode="deactivate",
+                            users=["fifth"])
+        with pytest.raises(ApplicationError) as err:
+            await ActivityEnvironment().run(revoker.revoke_access, req)
+    finally:
+        web.shutdown()
+    assert err.value.non_retryable and err.value.type == "ScimRejected"
+    assert err.value.message == (
+        "odd: looking up fifth: page 2 of the accounts repeats accounts already listed "
+        "(the system ignores startIndex); cannot tell whether fifth exists")
+
+
 async def test_a_wrong_scim_token_is_a_permanent_error_naming_the_system(
     settings: Settings, scim: ScimServer,
 ) -> None:
