@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from temporalio.plugin import SimplePlugin
@@ -76,11 +76,13 @@ def plugins() -> list[SimplePlugin]:
 
 
 @contextmanager
-def span(name: str, **attributes: Any) -> Iterator[None]:
-    """A span around a call to the outside world, from an activity."""
+def span(name: str, attributes: dict[str, str],
+         kind: trace.SpanKind = trace.SpanKind.CLIENT) -> Iterator[None]:
+    """A span around a call to the outside world (from an activity), or around a request
+    a person made (``SERVER``: the portal's decisions, where an approval's trace begins)."""
     if not _on:
         yield
         return
     with trace.get_tracer("offboarding").start_as_current_span(
-            name, kind=trace.SpanKind.CLIENT, attributes=attributes):
+            name, kind=kind, attributes=attributes):
         yield

@@ -68,7 +68,7 @@ class TracedScim(AsyncSCIMClient):
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx2.Response:
         endpoint = url.strip("/").split("/")[0]
-        with span(f"scim {method} {endpoint}", **{
+        with span(f"scim {method} {endpoint}", {
                 "scim.system": self.name, "http.request.method": method}):
             return await super().request(method, url, **kwargs)
 

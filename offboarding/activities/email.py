@@ -231,8 +231,8 @@ class Mailer:
                 1, {"template": req.template, "error": error})
 
         try:
-            with span("smtp send", **{"smtp.server": f"{s.smtp_host}:{s.smtp_port}",
-                                      "email.key": req.key, "email.template": req.template}):
+            with span("smtp send", {"smtp.server": f"{s.smtp_host}:{s.smtp_port}",
+                                    "email.key": req.key, "email.template": req.template}):
                 refused = await self.pool.send(sender, [*self.recipients(req), *req.cc], raw)
         except aiosmtplib.SMTPRecipientsRefused as err:
             failed("RecipientRefused")

@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 import jinja2
+from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import (
@@ -42,6 +43,7 @@ from offboarding.config import Settings
 from offboarding.portal import forms
 from offboarding.portal.documents import Subject, UnknownDocument, about
 from offboarding.security.links import BadLink, LinkClaims, parse
+from offboarding.tracing import span
 
 TEMPLATES = Path(__file__).parent / "templates"
 log = logging.getLogger(__name__)
@@ -117,7 +119,9 @@ class Portal:
                                 manifest=await self._manifest(subject))
         assert self.ops is not None
         try:
-            await self.ops.send(wid, wanted.action, wanted.message)
+            with span("portal decide", {"offboarding.action": wanted.action,
+                                        "temporalWorkflowID": wid}, SpanKind.SERVER):
+                await self.ops.send(wid, wanted.action, wanted.message)
         except Refused as err:
             return self.message(409, "Your decision was not accepted", str(err))
         # Post/redirect/get: a reload shows the decision instead of sending it again.

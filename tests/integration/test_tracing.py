@@ -9,10 +9,11 @@ import asyncio
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -25,16 +26,18 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.contrib.opentelemetry import create_tracer_provider
 from temporalio.testing import WorkflowEnvironment
 
+from devtools.mailcapture import MailCapture
 from devtools.procs import start_logged, stop
 from devtools.scim import ScimServer
 from offboarding import tracing
 from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel
+from offboarding.portal.app import build_app
 from offboarding.temporal import connect
 from offboarding.worker import build_worker
 from tests.conftest import ROOT
-from tests.helpers import client_file, wait_until, waiting_for, worker_env
+from tests.helpers import client_file, links_to, wait_until, waiting_for, worker_env
 from tests.integration.test_portal import PATIENT
 
 # OpenTelemetry takes one global tracer provider per process, and the plugin wants it.
@@ -49,6 +52,25 @@ def spans() -> Iterator[InMemorySpanExporter]:
     tracing.install(PROVIDER)
     yield EXPORTER
     tracing.install(None)
+
+
+def chains(finished: Sequence[ReadableSpan]) -> Callable[[ReadableSpan], list[str]]:
+    by_id = {s.context.span_id: s for s in finished}
+
+    def chain(span: ReadableSpan) -> list[str]:
+        """The span's name and its ancestors', up to the trace's root."""
+        names = [span.name]
+        while span.parent is not None and span.parent.span_id in by_id:
+            span = by_id[span.parent.span_id]
+            names.append(span.name)
+        return names
+    return chain
+
+
+def confirmation(finished: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+    """The SMTP span of the mail an approval releases."""
+    return [s for s in finished if s.name == "smtp send"
+            and (s.attributes or {}).get("email.key") == "settlement-confirmed"]
 
 
 async def test_one_trace_from_the_cli_to_the_smtp_call(
@@ -68,18 +90,8 @@ async def test_one_trace_from_the_cli_to_the_smtp_call(
         await cli.result(wid)
 
     finished = spans.get_finished_spans()
-    by_id = {s.context.span_id: s for s in finished}
-
-    def chain(span: ReadableSpan) -> list[str]:
-        """The span's name and its ancestors', up to the trace's root."""
-        names = [span.name]
-        while span.parent is not None and span.parent.span_id in by_id:
-            span = by_id[span.parent.span_id]
-            names.append(span.name)
-        return names
-
-    [confirmed] = [s for s in finished if s.name == "smtp send"
-                   and (s.attributes or {}).get("email.key") == "settlement-confirmed"]
+    chain = chains(finished)
+    [confirmed] = confirmation(finished)
     assert chain(confirmed) == [
         "smtp send", "RunActivity:send_email", "StartActivity:send_email",
         "HandleUpdate:approve-settlement", "StartWorkflowUpdate:approve-settlement"]
@@ -94,6 +106,33 @@ async def test_one_trace_from_the_cli_to_the_smtp_call(
     assert len(statement) == 1
     assert chain(statement[0])[-1] == "StartWorkflow:ClientOffboarding"
     assert any(s.name == "scim GET Users" for s in in_start), "SCIM calls are traced too"
+
+
+async def test_an_approval_through_the_portal_is_traced_from_the_approvers_request(
+        dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
+        scim: ScimServer, spans: InMemorySpanExporter) -> None:
+    client = await connect(dev_env.client.service_client.config.target_host)
+    cli = OffboardingClient(client, settings.task_queue)
+    portal = str(settings.portal_url).rstrip("/")
+    async with build_worker(client, settings), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=build_app(settings, client)),
+            base_url=portal) as http:
+        cf = client_file("termination", scim=scim)
+        wid = await cli.start(cf, PATIENT)
+        handle = client.get_workflow_handle(wid)
+        await wait_until(handle, waiting_for("settlement-approval"))
+        [link] = links_to(mail, cf.approvers.finance[0], "final settlement v1")
+        page, token = link.removeprefix(portal).rsplit("/", 1)
+        decided = await http.post(page + "/decide", data={"token": token,
+                                                          "decision": "approve"})
+        assert decided.status_code == 303
+        await wait_until(handle, lambda s: "settlement-confirmed" in [e.key for e in s.emails])
+        await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+    finished = spans.get_finished_spans()
+    [confirmed] = confirmation(finished)
+    assert chains(finished)(confirmed)[-3:] == [
+        "HandleUpdate:approve-settlement", "StartWorkflowUpdate:approve-settlement",
+        "portal decide"]
 
 
 class OtlpReceiver:
