@@ -128,6 +128,7 @@ async def test_an_approval_through_the_portal_is_traced_from_the_approvers_reque
         assert decided.status_code == 303
         await wait_until(handle, lambda s: "settlement-confirmed" in [e.key for e in s.emails])
         await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+        await cli.result(wid)
     finished = spans.get_finished_spans()
     [confirmed] = confirmation(finished)
     assert chains(finished)(confirmed)[-3:] == [
@@ -199,6 +200,7 @@ async def test_the_worker_and_the_cli_export_one_trace_over_otlp(
                 break
             await asyncio.sleep(0.1)
         await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
+        await cli.result(wid)  # ended before its worker stops
     finally:
         stop(worker)
         otlp.server.shutdown()
