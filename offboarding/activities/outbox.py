@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Protocol
 
 import obstore
-from obstore.exceptions import AlreadyExistsError, NotFoundError
+from obstore.exceptions import AlreadyExistsError
 from obstore.store import S3Store
 
+from offboarding.activities.s3_store import fetch
 from offboarding.activities.stores import safe_key
 from offboarding.models.records import EmailReceipt
 
@@ -127,14 +128,8 @@ class S3Outbox:
     def _path(self, workflow_id: str, key: str, suffix: str) -> str:
         return f"{self.prefix}/{safe_key(workflow_id)}/{safe_key(key)}{suffix}"
 
-    def _get(self, path: str) -> bytes | None:
-        try:
-            return bytes(obstore.get(self.store, path).bytes())
-        except (FileNotFoundError, NotFoundError):
-            return None
-
     def receipt(self, workflow_id: str, key: str) -> EmailReceipt | None:
-        sent = self._get(self._path(workflow_id, key, SENT))
+        sent = fetch(self.store, self._path(workflow_id, key, SENT))
         return EmailReceipt.model_validate_json(sent.partition(b"\n")[0]) if sent else None
 
     def claim(self, workflow_id: str, key: str) -> str | None:
@@ -144,7 +139,7 @@ class S3Outbox:
             obstore.put(self.store, path, stamp, mode="create")
             return None
         except AlreadyExistsError:
-            held = self._get(path)
+            held = fetch(self.store, path)
             age = self.clock() - json.loads(held)["at"] if held else CLAIM_LEASE
             if age < CLAIM_LEASE:
                 return _held(key, age)
@@ -168,6 +163,6 @@ class S3Outbox:
             for meta in batch:
                 name = meta["path"].rsplit("/", 1)[1]
                 if name.endswith(SENT):
-                    sent = self._get(meta["path"]) or b""
+                    sent = fetch(self.store, meta["path"]) or b""
                     found[name.removesuffix(SENT) + ".eml"] = sent.partition(b"\n")[2]
         return dict(sorted(found.items()))

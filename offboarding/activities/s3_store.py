@@ -23,6 +23,14 @@ from offboarding.activities.stores import BundleExists, Readable
 MARKER = ".bundle.json"
 
 
+def fetch(store: S3Store, path: str) -> bytes | None:
+    """An object's bytes, or None when there is no such object."""
+    try:
+        return bytes(obstore.get(store, path).bytes())
+    except (FileNotFoundError, NotFoundError):  # obstore raises either, by version
+        return None
+
+
 class _Reader:
     """obstore's file reader as the plain ``read(n) -> bytes`` the portal streams from."""
 
@@ -49,21 +57,17 @@ class S3BundleStore:
         return "/".join(p for p in (self.prefix, key, name) if p)
 
     def _staging(self, key: str) -> str | None:
-        try:
-            marker = obstore.get(self.store, self._path(key, MARKER)).bytes()
-        except (FileNotFoundError, NotFoundError):  # obstore raises either, by version
+        marker = fetch(self.store, self._path(key, MARKER))
+        if marker is None:
             return None
-        staging: str = json.loads(bytes(marker))["staging"]
+        staging: str = json.loads(marker)["staging"]
         return staging
 
     def read(self, key: str, name: str) -> bytes | None:
         staging = self._staging(key)
         if staging is None:
             return None
-        try:
-            return bytes(obstore.get(self.store, self._path(key, f"{staging}/{name}")).bytes())
-        except (FileNotFoundError, NotFoundError):
-            return None
+        return fetch(self.store, self._path(key, f"{staging}/{name}"))
 
     def open(self, key: str, name: str) -> tuple[Readable, int] | None:
         staging = self._staging(key)
