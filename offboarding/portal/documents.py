@@ -35,16 +35,19 @@ class Subject:
 
     @property
     def version(self) -> str:
-        if self.statement is not None:
-            return f"statement v{self.statement.version}"
-        assert self.package is not None
-        return f"export {self.package.attempt}"
+        document = self.statement or self.package
+        assert document is not None
+        return _label(document)
 
     @property
     def newest_version(self) -> str:
-        if isinstance(self.newest, Statement):
-            return f"statement v{self.newest.version}"
-        return f"export {self.newest.attempt}"
+        return _label(self.newest)
+
+
+def _label(document: Statement | DataPackage) -> str:
+    if isinstance(document, Statement):
+        return f"statement v{document.version}"
+    return f"export {document.attempt}"
 
 
 def about(status: OffboardingStatus, claims: LinkClaims) -> Subject:
