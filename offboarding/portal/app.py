@@ -43,6 +43,7 @@ from offboarding.config import Settings
 from offboarding.portal import forms
 from offboarding.portal.documents import Subject, UnknownDocument, about
 from offboarding.security.links import BadLink, LinkClaims, parse
+from offboarding.security.web import bounded_body
 from offboarding.tracing import span
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -97,11 +98,7 @@ class Portal:
                             done=request.query_params.get("done") == "1")
 
     async def decide(self, request: Request) -> Response:
-        body = b""
-        async for chunk in request.stream():  # bounded before anything is parsed
-            body += chunk
-            if len(body) > forms.MAX_BODY:
-                break
+        body = await bounded_body(request, forms.MAX_BODY)  # before anything is parsed
         try:
             form = forms.read_form(body)
         except forms.FormError as err:

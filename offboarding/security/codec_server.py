@@ -38,6 +38,8 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
+from offboarding.security.web import bounded_body
+
 MAX_BODY = 16 * 1024 * 1024
 
 
@@ -105,8 +107,8 @@ def make_app(codec: PayloadCodec, *, ui_origin: str, access: Access, hosts: set[
         namespace = params.get("namespace") or request.headers.get("x-namespace", "default")
         if namespaces is not None and namespace not in namespaces:
             return error(request, 404, f"namespace {namespace[:100]!r} is not served here")
-        body = await _body(request)
-        if body is None:
+        body = await bounded_body(request, MAX_BODY)
+        if len(body) > MAX_BODY:
             return error(request, 413, "body too large")
         try:
             payloads = json_format.Parse(body, Payloads())
@@ -129,15 +131,6 @@ def _only_ops(handle: Callable[[Request], Awaitable[Response]]
             return JSONResponse({"error": "use /encode or /decode"}, status_code=404)
         return await handle(request)
     return checked
-
-
-async def _body(request: Request) -> bytes | None:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            return None
-    return body
 
 
 def default_hosts(host: str, port: int, public: list[str]) -> set[str]:
