@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import re
 import sys
 
@@ -20,22 +19,9 @@ from offboarding.config import SettingsError, load_settings
 from offboarding.portal.app import build_app
 from offboarding.security.codec import CodecKeyError
 from offboarding.security.links import VERSION, LinkKeyError
+from offboarding.security.web import hide_in_access_log
 from offboarding.temporal import connect
 from offboarding.tracing import setup as setup_tracing
-
-
-class HideLinks(logging.Filter):
-    """uvicorn's access log writes each request's path, and a portal path holds the
-    approver's link: a credential to decide and download, with their address inside. The
-    log keeps the request and drops the link."""
-
-    LINK = re.compile(re.escape(VERSION) + r"\.[^/\s?]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(self.LINK.sub(f"{VERSION}.(link)", a) if isinstance(a, str)
-                                else a for a in record.args)
-        return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port),
                                            proxy_headers=True, server_header=False,
                                            log_level="info"))
-    logging.getLogger("uvicorn.access").addFilter(HideLinks())
+    hide_in_access_log(re.compile(re.escape(VERSION) + r"\.[^/\s?]+"), f"{VERSION}.(link)")
     print(f"portal: serving {settings.portal_url} on {settings.portal_address}", flush=True)
     asyncio.run(server.serve())
     return 0

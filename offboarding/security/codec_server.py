@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import contextlib
 import hmac
+import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -38,7 +39,7 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 from temporalio.converter import PayloadCodec
 
-from offboarding.security.web import bounded_body
+from offboarding.security.web import bounded_body, hide_in_access_log
 
 MAX_BODY = 16 * 1024 * 1024
 
@@ -185,9 +186,11 @@ def main() -> int:
                    hosts=default_hosts(args.host, args.port, args.public_host),
                    namespaces=set(args.namespace) or None)
     print(f"codec server on http://{args.host}:{args.port} for {args.ui_origin}", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
+                                           server_header=False))
+    hide_in_access_log(re.compile(r"(?<=/t/)[^/\s?]+"), "(token)")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(uvicorn.Server(uvicorn.Config(
-            app, host=args.host, port=args.port, server_header=False)).serve())
+        asyncio.run(server.serve())
     return 0
 
 

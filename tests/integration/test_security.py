@@ -7,6 +7,8 @@ import asyncio
 import base64
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
-from devtools.procs import free_port
+from devtools.procs import free_port, stop, wait_for_port
 from devtools.scim import ScimServer
 from offboarding.cli.client import OffboardingClient
 from offboarding.config import Settings
@@ -35,7 +37,7 @@ from offboarding.security.codec_server import (
     make_app,
 )
 from offboarding.temporal import connect
-from tests.conftest import SCIM_TOKEN
+from tests.conftest import ROOT, SCIM_TOKEN
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
 
 UI = "http://localhost:8233"
@@ -229,3 +231,29 @@ def test_the_codec_server_make_run_starts_needs_its_token_and_checks_host_and_or
             "Authorization": f"Bearer {token}"}).status_code == 200
     finally:
         server.shutdown()
+
+
+def test_the_codec_server_process_logs_requests_without_the_token_in_their_path(
+    codec: EncryptionCodec, tmp_path: Path,
+) -> None:
+    """As compose runs it (``offboarding-codec-server``-style, its own process): the UI's
+    codec endpoint carries the token in its path, and a token in a log decrypts histories
+    for whoever reads the log."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFBOARDING_")}
+    env.update({"OFFBOARDING_ENV_FILE": "/nonexistent",
+                "OFFBOARDING_CODEC_KEY_FILE": str(tmp_path / "keys.json")})
+    log = tmp_path / "codec-server.log"
+    proc = subprocess.Popen([sys.executable, "-m", "offboarding.security.codec_server",
+                             "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        token = codec.server_token()
+        answer = httpx.post(f"http://127.0.0.1:{port}/t/{token}/default/decode",
+                            json={"payloads": []}, headers={"Origin": UI})
+        assert answer.status_code == 200
+    finally:
+        stop(proc)
+    logged = log.read_text()
+    assert "/default/decode HTTP/1.1\" 200" in logged and token not in logged, logged[-2000:]
