@@ -103,7 +103,9 @@ def make_app(codec: PayloadCodec, *, ui_origin: str, access: Access, hosts: set[
         params = request.path_params
         given = params.get("token") or request.headers.get("authorization", "").removeprefix(
             "Bearer ")
-        if not access.allows(given):
+        # In a thread: checking a JWT may fetch the identity provider's keys (blocking I/O),
+        # which would stall every other request on this loop meanwhile.
+        if not await asyncio.to_thread(access.allows, given):
             return error(request, 401, "missing or wrong token")
         namespace = params.get("namespace") or request.headers.get("x-namespace", "default")
         if namespaces is not None and namespace not in namespaces:
