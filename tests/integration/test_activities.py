@@ -29,7 +29,7 @@ from offboarding.activities.outbox import FileOutbox
 from offboarding.config import Settings
 from offboarding.models.records import EmailRequest, RevokeRequest
 from offboarding.workflows.state import OffboardingState
-from tests.helpers import client_file
+from tests.helpers import client_file, reply
 
 CONTEXT = {"contact": {"name": "<script>alert(1)</script> & Co"}, "client_name": "Initech",
            "account_manager": "Client Services"}
@@ -224,12 +224,8 @@ class SameFirstPage(SimpleHTTPRequestHandler):
                     "totalResults": 6, "itemsPerPage": 2, "startIndex": 1, "Resources": [
                         {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                          "id": f"id-{n}", "userName": f"first-{n}"} for n in (1, 2)]}
-        data = json.dumps(body).encode()
-        self.send_response(int(body.get("status", 200)))
-        self.send_header("Content-Type", "application/scim+json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply(self, int(body.get("status", 200)), "application/scim+json",
+              json.dumps(body).encode())
 
     def log_message(self, *args: object) -> None:
         pass

@@ -37,7 +37,14 @@ from offboarding.portal.app import build_app
 from offboarding.temporal import connect
 from offboarding.worker import build_worker
 from tests.conftest import ROOT
-from tests.helpers import client_file, links_to, wait_until, waiting_for, worker_env
+from tests.helpers import (
+    client_file,
+    links_to,
+    reply,
+    wait_until,
+    waiting_for,
+    worker_env,
+)
 from tests.integration.test_portal import PATIENT
 
 # OpenTelemetry takes one global tracer provider per process, and the plugin wants it.
@@ -153,12 +160,8 @@ class OtlpReceiver:
                                    if a.key == "service.name")
                     receiver.spans += [(service, span) for scoped in batch.scope_spans
                                        for span in scoped.spans]
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                reply(self, 200, "application/x-protobuf",
+                      ExportTraceServiceResponse().SerializeToString())
 
             def log_message(self, *args: object) -> None:
                 pass
