@@ -59,6 +59,10 @@ class LinkClaims(BaseModel):
     """The approver's address: the ``by`` of the decision."""
     x: int
     """Expiry, seconds since the epoch (UTC)."""
+    r: str | None = None
+    """The run of the offboarding it was issued in; absent in links minted before runs
+    were named. A later offboarding of the same client (same workflow id) is another run,
+    and a link of the earlier one decides nothing in it."""
 
     @property
     def expires(self) -> datetime:
@@ -70,7 +74,13 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """One spelling per token: padding, or trailing bits that decode to the same bytes
+    (a last character changed from ``A`` to ``B``), make another token for the same
+    claims, and a token seen once must not be replayable under another name."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def parse(token: str, public_keys: Mapping[str, str], now: datetime) -> LinkClaims:
@@ -113,10 +123,12 @@ class LinkKeys:
         return {self.active: self.public()[self.active]}
 
     def mint(self, workflow_id: str, family: Family, document: str, email: str,
-             now: datetime, valid_for: timedelta = DEFAULT_VALIDITY) -> str:
+             now: datetime, valid_for: timedelta = DEFAULT_VALIDITY, *,
+             run_id: str | None = None) -> str:
         claims = LinkClaims(w=workflow_id, f=family, d=document, e=email,
-                            x=int((now + valid_for).timestamp()))
-        body = _b64(json.dumps(claims.model_dump(), separators=(",", ":")).encode())
+                            x=int((now + valid_for).timestamp()), r=run_id)
+        body = _b64(json.dumps(claims.model_dump(exclude_none=True),
+                               separators=(",", ":")).encode())
         signed = f"{VERSION}.{self.active}.{body}"
         return f"{signed}.{_b64(self.private[self.active].sign(signed.encode()))}"
 
