@@ -26,6 +26,7 @@ from offboarding.cli.client import WORKFLOW_TYPE
 from offboarding.config import SettingsError, load_settings
 from offboarding.security.codec import CodecKeyError, ForgivingCodec
 from offboarding.temporal import connect
+from offboarding.worker import workflow_runner
 from offboarding.workflows.offboarding import ClientOffboarding
 
 
@@ -48,7 +49,8 @@ async def replay_check(client: Client, *, workflows: Sequence[type] = (ClientOff
     query = (f'WorkflowType = "{WORKFLOW_TYPE}" AND '
              f'(ExecutionStatus = "Running" OR CloseTime > "{since}")'
              + (f" AND ({where})" if where else ""))
-    replayer = Replayer(workflows=list(workflows), data_converter=client.data_converter)
+    replayer = Replayer(workflows=list(workflows), data_converter=client.data_converter,
+                        workflow_runner=workflow_runner())
     checked = []
     async for wf in client.list_workflows(query, limit=limit):
         history = await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()

@@ -39,11 +39,28 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
         activities=build_activities(settings),
         graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
         deployment_config=deployment(settings),
-        # OpenTelemetry's context is shared, not re-imported per run: the tracing plugin's
-        # workflow half and workflows/causes.py use it.
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")),
+        workflow_runner=workflow_runner(),
     )
+
+
+PASSED_THROUGH = ("opentelemetry", "cryptography", "_cffi_backend", "markupsafe", "obstore",
+                  "google._upb")
+"""Modules the sandbox shares with the worker instead of importing again per run.
+
+OpenTelemetry's context is shared on purpose (the tracing plugin's workflow half and
+``workflows/causes.py`` use it). The others hold native extensions that workflow code can
+reach: a Rust (pyo3) or C extension cannot be initialised twice in one process, so a second
+import from inside the sandbox panics and aborts the whole worker. ``cryptography`` is
+reached when a forged link's signature fails: the Rust core imports ``InvalidSignature``
+while the sandbox's importer is in force, and every worker that picked the update up
+died (issue 20, row 1). tests/unit/test_sandbox.py fails when a new native extension
+becomes reachable without being listed here."""
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker runs the workflow in, tests included."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
 
 
 def deployment(settings: Settings) -> WorkerDeploymentConfig | None:

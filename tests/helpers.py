@@ -29,6 +29,7 @@ from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.status import OffboardingStatus
 from offboarding.portal.app import build_app
+from offboarding.worker import workflow_runner
 from offboarding.workflows.offboarding import ClientOffboarding
 
 CLIENT_DATA = Path(tempfile.mkdtemp(prefix="offboarding-client-data-"))
@@ -48,7 +49,7 @@ def client_file(example: str = "contract-end", *, today: date | None = None,
 
 def new_worker(client: Client, settings: Settings) -> Worker:
     return Worker(client, task_queue=settings.task_queue, workflows=[ClientOffboarding],
-                  activities=build_activities(settings))
+                  activities=build_activities(settings), workflow_runner=workflow_runner())
 
 
 async def status_of(handle: WorkflowHandle[Any, Any]) -> OffboardingStatus:

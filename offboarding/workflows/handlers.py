@@ -1,13 +1,13 @@
 """Every human action as a signal and a validated update under the same name, declared
 once from ``models.messages.ACTIONS``: adding an action to that table (and its rule to
-``rules.py``) gives the workflow its three handlers.
+``rules.py``) gives the workflow its update, its validator and its signal.
 
 Signals cannot answer, so an invalid one is recorded as *ignored*, with why; an update
 is validated first and a refused one leaves no trace in history."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
@@ -28,8 +28,22 @@ class HasRun(Protocol):
     run_state: Run
 
 
-def receive_signal(run: Run, name: str, raw: RawValue) -> None:
+def receive_signal(run: Run, name: str, args: Sequence[RawValue]) -> None:
+    """Any signal, under any name, with any number of arguments in any encoding: each one
+    is either applied or recorded as ignored with why. A signal has no sender to answer,
+    and one the SDK could not hand to a handler failed every workflow task after it."""
     s, now = run.s, run.clock.now()
+    if name not in ACTIONS:
+        known = ", ".join(sorted(ACTIONS))
+        s.ignore(now, name[:100], None, f"no such action; the actions are: {known}")
+        run.vis.publish()
+        return
+    if len(args) != 1:
+        s.ignore(now, name, None, f"expected one JSON object as the signal's input, got "
+                                  f"{len(args)} inputs")
+        run.vis.publish()
+        return
+    raw = args[0]
     meta = raw.payload.metadata
     if meta.get("encoding") == UNDECODABLE:
         why = meta.get(UNDECODABLE_REASON, b"").decode(errors="replace")
@@ -70,16 +84,14 @@ def _accept(run: Run, name: str, msg: Message, via: Via) -> Ack:
     return Ack(stage=run.s.status.stage, detail=detail)
 
 
-def unknown_signal(run: Run, name: str) -> None:
-    """A signal nobody handles would wait in the SDK's buffer forever, unseen."""
-    known = ", ".join(sorted(ACTIONS))
-    run.s.ignore(run.clock.now(), name[:100], None, f"no such action; the actions are: {known}")
-    run.vis.publish()
-
-
 def declare_actions(cls: W) -> W:
-    """Add a signal, an update and its validator per action to a workflow class whose
-    instances keep their ``Run`` in ``run_state``. Apply below ``@workflow.defn``."""
+    """Add an update and its validator per action to a workflow class whose instances
+    keep their ``Run`` in ``run_state``. Apply below ``@workflow.defn``.
+
+    Signals are not declared by name: the class's one dynamic signal handler takes them
+    all (``receive_signal``). A named handler is given exactly the arguments the sender
+    sent, so ``temporal workflow signal`` with no input, or with two, raised in it; the
+    dynamic handler receives every argument as a raw payload, whatever their number."""
     for name, action in ACTIONS.items():
         for attr, fn in _handlers(cls, name, action.model).items():
             setattr(cls, attr, fn)
@@ -87,11 +99,8 @@ def declare_actions(cls: W) -> W:
 
 
 def _handlers(cls: type, name: str, model: type[Message]) -> dict[str, Any]:
-    """The three methods of one action, by attribute name (approve_settlement_signal,
-    approve_settlement, approve_settlement_validator); Temporal knows them by ``name``."""
-    def on_signal(self: HasRun, raw: RawValue) -> None:
-        receive_signal(self.run_state, name, raw)
-
+    """The two methods of one action's update, by attribute name (approve_settlement,
+    approve_settlement_validator); Temporal knows them by ``name``."""
     def on_update(self: HasRun, msg: Message) -> Ack:
         return receive_update(self.run_state, name, msg)
 
@@ -99,18 +108,16 @@ def _handlers(cls: type, name: str, model: type[Message]) -> dict[str, Any]:
         validate_update(self.run_state, name, msg)
 
     attr = name.replace("-", "_")
-    for fn, suffix in ((on_signal, "_signal"), (on_update, ""), (validator, "_validator")):
+    for fn, suffix in ((on_update, ""), (validator, "_validator")):
         fn.__name__ = attr + suffix
         fn.__qualname__ = f"{cls.__name__}.{fn.__name__}"
         fn.__module__ = cls.__module__
     # The update's argument type is what the data converter decodes the payload into.
     on_update.__annotations__ = {"msg": model, "return": Ack}
     validator.__annotations__ = {"msg": model, "return": None}
-    on_signal.__annotations__ = {"raw": RawValue, "return": None}
     update: Callable[..., Any] = workflow.update(name=name)(on_update)
     update.validator(validator)  # type: ignore[attr-defined]
-    return {on_signal.__name__: workflow.signal(name=name)(on_signal), attr: update,
-            validator.__name__: validator}
+    return {attr: update, validator.__name__: validator}
 
 
 def _short(err: Exception) -> str:

@@ -101,8 +101,9 @@ class ClientOffboarding:
         return self.run_state.s.status
 
     @workflow.signal(dynamic=True)
-    def unknown_signal(self, name: str, args: Sequence[RawValue]) -> None:
-        handlers.unknown_signal(self.run_state, name)
+    def any_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Every signal, known or not, with any number of arguments (``handlers.py``)."""
+        handlers.receive_signal(self.run_state, name, args)
 
 
 async def _closing(run: Run) -> None:

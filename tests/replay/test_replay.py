@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from offboarding.worker import workflow_runner
 from offboarding.workflows.offboarding import ClientOffboarding
 from tests.conftest import ROOT
 
@@ -64,6 +65,7 @@ def test_search_attributes_are_upserted_only_when_they_change() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_replays_without_non_determinism(path: Path) -> None:
     history = WorkflowHistory.from_json(f"offboarding-{path.stem}", path.read_text())
-    replayer = Replayer(workflows=[ClientOffboarding], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ClientOffboarding], data_converter=pydantic_data_converter,
+                        workflow_runner=workflow_runner())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

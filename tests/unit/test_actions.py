@@ -135,9 +135,10 @@ def test_every_action_has_a_rule_a_signal_an_update_and_a_verb() -> None:
     verbs = {verb for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
              for verb in a.choices}
     for name, action in ACTIONS.items():
-        assert name in defn.signals, name
         update = defn.updates[name]
         assert update.arg_types == [action.model] and update.validator is not None, name
         assert update.ret_type is Ack
         assert name in verbs, name
-    assert None in defn.signals, "a dynamic signal handler records unknown names"
+    # Signals are taken by the one dynamic handler, which accepts any number of
+    # arguments (a named one failed every workflow task on a signal sent with none).
+    assert list(defn.signals) == [None]

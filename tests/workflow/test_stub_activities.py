@@ -33,6 +33,7 @@ from offboarding.models.records import (
     SystemRevocation,
 )
 from offboarding.models.status import OffboardingInput, OffboardingResult, OffboardingStatus
+from offboarding.worker import workflow_runner
 from offboarding.workflows.offboarding import ClientOffboarding
 from tests.helpers import client_file, wait_until, waiting_for
 
@@ -87,7 +88,7 @@ class Stubs:
 async def stubs(ts_env: WorkflowEnvironment) -> AsyncIterator[tuple[Stubs, str]]:
     found, queue = Stubs(), f"stubs-{uuid.uuid4().hex[:8]}"
     async with Worker(ts_env.client, task_queue=queue, workflows=[ClientOffboarding],
-                      activities=found.activities()):
+                      activities=found.activities(), workflow_runner=workflow_runner()):
         yield found, queue
 
 
