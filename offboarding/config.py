@@ -8,10 +8,12 @@ once at start so a bad value is reported by name before any work is taken.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from pydantic import (
@@ -23,7 +25,7 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from offboarding.models.status import Timings
 from offboarding.security.codec import EncryptionCodec, load_keys
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     links in mail start with it."""
     portal_address: str = "127.0.0.1:8070"
     """Where the portal listens (host:port)."""
+    portal_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """The reverse proxies (addresses or networks) whose X-Forwarded-For and -Proto the
+    portal believes, e.g. ``127.0.0.1`` or ``10.0.0.0/8,fd00::/8`` (or a JSON list). Empty,
+    the default: none, and a request comes from the address that connected."""
     link_key_file: Path | None = None
     """Ed25519 keys that sign approval links: {"active": "l1", "keys": {"l1": "<base64 of
     32 bytes>"}}. Without keys, mail asks approvers to answer through ops."""
@@ -138,6 +144,22 @@ class Settings(BaseSettings):
     def _bucket_for_s3(cls, value: str | None, info: ValidationInfo) -> str | None:
         if info.data.get("storage") == "s3" and not value:
             raise ValueError("is required when OFFBOARDING_STORAGE=s3")
+        return value
+
+    @field_validator("portal_trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [
+                part.strip() for part in text.split(",") if part.strip()]
+        if isinstance(value, list):
+            for entry in value:
+                try:
+                    ipaddress.ip_network(str(entry), strict=False)
+                except ValueError:
+                    raise ValueError(f"{str(entry)[:60]!r} is not an address or a network "
+                                     "(e.g. 127.0.0.1, 10.0.0.0/8)") from None
         return value
 
     @field_validator("smtp_host", "mail_from", "ops_email", "message_id_domain")

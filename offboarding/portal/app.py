@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import jinja2
@@ -32,7 +33,8 @@ from starlette.responses import (
     Response,
     StreamingResponse,
 )
-from starlette.routing import Route
+from starlette.routing import Match, Route, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from offboarding.activities.data_transfer import export_key
@@ -59,9 +61,6 @@ HEADERS = [
      b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
      b"frame-ancestors 'none'; base-uri 'none'"),
 ]
-Scope = MutableMapping[str, Any]
-ASGI = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
-                Awaitable[None]]
 
 
 class Refusal(Exception):
@@ -216,6 +215,15 @@ async def _refused(request: Request, exc: Exception) -> Response:
     return portal.message(exc.status, exc.title, exc.why)
 
 
+async def _failed(request: Request, exc: Exception) -> Response:
+    """An unexpected failure (Temporal unreachable, a bug): a plain page that says so;
+    the traceback goes to the log, not to the person holding the link."""
+    portal: Portal = request.app.state.portal
+    return portal.message(500, "Something went wrong on our side",
+                          "please try again in a few minutes; if it persists, reply to the "
+                          "email you received")
+
+
 async def _no_page(request: Request) -> Response:
     return PlainTextResponse("No link, no page: open the link in your email.", status_code=404)
 
@@ -224,16 +232,45 @@ async def _health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def secure_headers(app: ASGI) -> ASGI:
-    """Added to every answer, errors included."""
-    async def wrapped(scope: Scope, receive: Callable[[], Awaitable[Any]],
-                      send: Callable[[Any], Awaitable[None]]) -> None:
-        async def sending(message: Any) -> None:
+def secure_headers(app: ASGIApp) -> ASGIApp:
+    """Added to every answer, errors included: it wraps the whole app, outside Starlette's
+    handler of unexpected exceptions (whose 500 would otherwise go out bare). A header the
+    answer set itself is replaced, never sent twice."""
+    names = {name for name, _ in HEADERS}
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *HEADERS]
+                message["headers"] = [*(h for h in message.get("headers", [])
+                                        if h[0].lower() not in names), *HEADERS]
             await send(message)
         await app(scope, receive, sending)
     return wrapped
+
+
+class _Secured(Starlette):
+    def build_middleware_stack(self) -> ASGIApp:
+        return secure_headers(super().build_middleware_stack())
+
+
+def slash_redirect(router: Router, portal_url: str) -> ASGIApp:
+    """What a path no route takes gets: a redirect to the same path without (or with) its
+    trailing slash when a route takes that, as Starlette does, but to the configured
+    portal URL, never to the Host the request named; else a 404."""
+    base = portal_url.rstrip("/")
+
+    async def default(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        if scope["type"] == "http" and path != "/":
+            other = path.rstrip("/") if path.endswith("/") else path + "/"
+            if other and any(route.matches({**scope, "path": other})[0] is not Match.NONE
+                             for route in router.routes):
+                query = scope.get("query_string", b"").decode("latin-1")
+                location = base + quote(other) + (f"?{query}" if query else "")
+                await RedirectResponse(location)(scope, receive, send)
+                return
+        await router.not_found(scope, receive, send)
+    return default
 
 
 def build_app(settings: Settings, client: Client | None = None,
@@ -250,13 +287,14 @@ def build_app(settings: Settings, client: Client | None = None,
             portal.use(await connect())
         yield
 
-    app = Starlette(routes=[
+    app = _Secured(routes=[
         Route("/", _no_page),
         Route("/healthz", _health),
         Route("/o/{wid}/decide", portal.decide, methods=["POST"]),
         Route("/o/{wid}/{token}", portal.page),
         Route("/o/{wid}/{token}/{name}", portal.download),
-    ], exception_handlers={Refusal: _refused}, lifespan=lifespan)
+    ], exception_handlers={Refusal: _refused, Exception: _failed}, lifespan=lifespan)
+    app.router.redirect_slashes = False
+    app.router.default = slash_redirect(app.router, str(settings.portal_url))
     app.state.portal = portal
-    app.add_middleware(secure_headers)
     return app

@@ -14,14 +14,26 @@ import re
 import sys
 
 import uvicorn
+from starlette.types import ASGIApp
 
-from offboarding.config import SettingsError, load_settings
+from offboarding.config import Settings, SettingsError, load_settings
 from offboarding.portal.app import build_app
 from offboarding.security.codec import CodecKeyError
 from offboarding.security.links import VERSION, LinkKeyError
 from offboarding.security.web import hide_in_access_log
 from offboarding.temporal import connect
 from offboarding.tracing import setup as setup_tracing
+
+
+def server_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings for the portal. X-Forwarded-For and -Proto are believed only
+    from the proxies ``OFFBOARDING_PORTAL_TRUSTED_PROXIES`` names: by default from none
+    (uvicorn's own default believes any process on the machine)."""
+    host, _, port = settings.portal_address.rpartition(":")
+    proxies = settings.portal_trusted_proxies
+    return uvicorn.Config(app, host=host or "127.0.0.1", port=int(port),
+                          proxy_headers=bool(proxies), forwarded_allow_ips=proxies or [],
+                          server_header=False, log_level="info")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,11 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"portal: {err}", file=sys.stderr)
         return 2
     setup_tracing("offboarding-portal")
-    host, _, port = settings.portal_address.rpartition(":")
     app = build_app(settings, connect=lambda: connect(args.address, codec))
-    server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port),
-                                           proxy_headers=True, server_header=False,
-                                           log_level="info"))
+    server = uvicorn.Server(server_config(app, settings))
     hide_in_access_log(re.compile(re.escape(VERSION) + r"\.[^/\s?]+"), f"{VERSION}.(link)")
     print(f"portal: serving {settings.portal_url} on {settings.portal_address}", flush=True)
     asyncio.run(server.serve())
