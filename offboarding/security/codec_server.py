@@ -101,8 +101,7 @@ def make_app(codec: PayloadCodec, *, ui_origin: str, access: Access, hosts: set[
         if origin is not None and origin != ui_origin:
             return error(request, 403, "origin not allowed")
         params = request.path_params
-        given = params.get("token") or request.headers.get("authorization", "").removeprefix(
-            "Bearer ")
+        given = params.get("token") or bearer(request.headers.get("authorization", ""))
         # In a thread: checking a JWT may fetch the identity provider's keys (blocking I/O),
         # which would stall every other request on this loop meanwhile.
         if not await asyncio.to_thread(access.allows, given):
@@ -125,6 +124,13 @@ def make_app(codec: PayloadCodec, *, ui_origin: str, access: Access, hosts: set[
     routes = [Route(path, _only_ops(handle), methods=["POST", "OPTIONS"]) for path in (
         "/{op}", "/{namespace}/{op}", "/t/{token}/{op}", "/t/{token}/{namespace}/{op}")]
     return Starlette(routes=routes)
+
+
+def bearer(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, else "" (no token): the
+    scheme is case-insensitive (RFC 7235), so ``bearer`` is as good as ``Bearer``."""
+    scheme, _, credentials = authorization.strip().partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
 def _only_ops(handle: Callable[[Request], Awaitable[Response]]
