@@ -14,6 +14,12 @@ from offboarding.models.records import ArchiveReceipt, DataPackage, EmailReceipt
 from offboarding.models.settlement import Statement
 from offboarding.models.stages import Stage, Wait
 
+STATUS_BUDGET = 512 * 1024
+"""Bytes of the status as JSON, whatever anyone sends: the answer of the ``status`` query
+and the archive's input, well under Temporal's 2 MB payload limit. The limits that keep
+it there are in ``workflows/state.py``; tests/unit/test_limits.py fills every list to
+them and tests/integration/test_flood.py floods a real offboarding."""
+
 StepState = Literal["pending", "active", "waiting", "done", "skipped", "cancelled"]
 Outcome = Literal["completed", "renewed", "cancelled"]
 

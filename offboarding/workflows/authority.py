@@ -90,6 +90,15 @@ def proposal_key(s: OffboardingState, msg: Message) -> str | None:
     return None
 
 
+def same_slot(p: Proposal, key: str, by: str) -> bool:
+    """``p`` is ``by``'s own proposal for what ``key`` is about: the same contact for a
+    fix-contact (whatever the address), the same problem for a skip."""
+    def slot(k: str) -> str:
+        return k.rsplit(" ", 1)[0] if k.startswith("fix-contact ") else k
+
+    return p.by.casefold() == by.casefold() and slot(p.key) == slot(key)
+
+
 def proposal(s: OffboardingState, key: str) -> Proposal | None:
     return next((p for p in s.status.proposals if p.key == key), None)
 

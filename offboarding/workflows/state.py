@@ -61,7 +61,16 @@ MAX_STATEMENT_VERSIONS = 20
 MAX_IGNORED = 100
 """Ignored messages kept in the status: a flood of bad signals must not grow the status
 query's answer (or the archive's input) towards Temporal's 2 MB payload limit."""
-TERMINATION_SKIPS = ("notice", "notice-period", "review-meeting", "feedback")
+MAX_EXPORTS = 20
+"""A rejection beyond this is refused: each export is a copy of the client's data."""
+MAX_OPS_DECISIONS = 200
+"""Ops' decisions (proposals included) an offboarding records; cancel is always possible."""
+MAX_PROPOSALS = 20
+"""Open proposals waiting for a second person; one per person and thing."""
+MAX_DETAIL = 300
+"""Characters of a decision's or an ignored message's text kept in the status: the full
+text acts where it belongs (the statement, the task, the step), the log says who and how.
+With the limits above, the status stays under ``models.status.STATUS_BUDGET``."""
 
 
 @dataclass
@@ -129,8 +138,9 @@ class OffboardingState:
     def decide(self, now: datetime, action: str, by: str, detail: str,
                proposed_by: str | None = None, via: Via | None = None,
                about: str | None = None) -> None:
-        self.status.decisions.append(Decision(at=now, action=action, by=by, detail=detail,
-                                              proposed_by=proposed_by, via=via, about=about))
+        self.status.decisions.append(Decision(at=now, action=action, by=by,
+                                              detail=_clip(detail), proposed_by=proposed_by,
+                                              via=via, about=about))
 
     def add_email(self, receipt: EmailReceipt) -> None:
         """A sent message; the key that signed its link (if any) is one links are checked
@@ -140,7 +150,8 @@ class OffboardingState:
 
     def ignore(self, now: datetime, action: str, by: str | None, why: str) -> None:
         kept = self.status.ignored[-(MAX_IGNORED - 1):]
-        self.status.ignored = [*kept, Ignored(at=now, action=action, by=by, why=why)]
+        self.status.ignored = [*kept, Ignored(at=now, action=_clip(action, 100),
+                                              by=_clip(by, 200) if by else by, why=_clip(why))]
         self.status.ignored_total += 1
 
     def start_wait(self, what: Wait, now: datetime, overdue_at: datetime | None) -> None:
@@ -226,3 +237,7 @@ class OffboardingState:
             seen.add(email)
             email = self.status.contacts_fixed[email]
         return email
+
+
+def _clip(text: str, most: int = MAX_DETAIL) -> str:
+    return text if len(text) <= most else text[:most - 1] + "…"
