@@ -12,21 +12,27 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from offboarding.models.client_file import Line, Text
 from offboarding.models.money import Money
 from offboarding.models.stages import Stage
+from offboarding.models.text import person_name
 
 MAX_ADJUSTMENTS = 50
 """Per dispute; with at most MAX_STATEMENT_VERSIONS versions a statement stays small."""
+
+
+Person = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(person_name)]
+"""Who acts, normalised so that one person has one spelling (models/text.py): compare two
+with ``person_key``."""
 
 
 class Message(BaseModel):
     # Attribute docstrings become the CLI's help for each flag.
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    by: Line
+    by: Person
     """Who acts: an email for approvers, a name or email for ops."""
 
 
