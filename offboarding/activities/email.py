@@ -192,9 +192,10 @@ class Mailer:
         return part
 
     def _document(self, rel: str) -> bytes | None:
-        root = self.settings.documents_root.resolve()
-        path = (root / rel).resolve()
-        return path.read_bytes() if path.is_relative_to(root) and path.is_file() else None
+        # Links are never followed, on any component of the path (issue 20, row 6).
+        from offboarding.activities.data_sets import read_document
+
+        return read_document(self.settings.documents_root, rel)
 
     def _archived(self, rel: str) -> bytes | None:
         """A file of an archive bundle (``<bundle key>/<name>``), from the archive store."""
