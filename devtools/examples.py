@@ -1,7 +1,7 @@
 """Client files made from the examples, for the demo, the tests and the benchmark: a new
-client id, dates relative to today, the example's data copied into the client's own
-folder (as the admission rules require) and, given a SCIM server, its accounts created
-there so they are really revoked."""
+client id, dates relative to today, the example's data (and, given a documents root, its
+documents) copied into the client's own folder (as the admission rules require) and,
+given a SCIM server, its accounts created there so they are really revoked."""
 
 from __future__ import annotations
 
@@ -20,10 +20,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def example_client(example: str = "contract-end", *, tag: str, data_root: Path,
-                   end_date: date | None = None, scim: ScimServer | None = None,
-                   tag_users: bool = True, **changes: Any) -> ClientFile:
+                   documents_root: Path | None = None, end_date: date | None = None,
+                   scim: ScimServer | None = None, tag_users: bool = True,
+                   **changes: Any) -> ClientFile:
     """The example as client ``<example's id>-<tag>``; its accounts tagged too, unless
-    ``tag_users`` is False (the demo reuses the example's own accounts)."""
+    ``tag_users`` is False (the demo reuses the example's own accounts). Without a
+    ``documents_root`` its documents stay the example client's (``acme-analytics/...``),
+    which ``validate`` refuses for another client id (issue 20, row 6)."""
     data = copy.deepcopy(_example(example))
     client_id = data["client_id"] = f"{data['client_id']}-{tag}"
     contract = data["contract"]
@@ -34,7 +37,12 @@ def example_client(example: str = "contract-end", *, tag: str, data_root: Path,
         if contract.get("renewal_offer"):
             contract["renewal_offer"]["valid_until"] = None
     for data_set in data["data_sets"]:
-        data_set["path"] = _own_copy(data_root, client_id, data_set["path"])
+        data_set["path"] = _own_copy(EXAMPLES / "client-data", data_root, client_id,
+                                     data_set["path"])
+    if documents_root is not None:
+        for document in data["documents"]:
+            document["path"] = _own_copy(EXAMPLES / "documents", documents_root, client_id,
+                                         document["path"])
     for system in data["systems"]:
         if tag_users:
             system["users"] = [f"{u}-{tag}" for u in system["users"]]
@@ -51,10 +59,11 @@ def _example(example: str) -> dict[str, Any]:
     return load_client_file(EXAMPLES / f"{example}.yaml").model_dump(mode="json")
 
 
-def _own_copy(data_root: Path, client_id: str, rel: str) -> str:
-    """The example data set at ``rel``, copied into ``client_id``'s own folder."""
+def _own_copy(examples: Path, root: Path, client_id: str, rel: str) -> str:
+    """The example's data set or document at ``rel`` under ``examples``, copied into
+    ``client_id``'s own folder of ``root``."""
     own = PurePosixPath(client_id, *PurePosixPath(rel).parts[1:])
-    source, target = EXAMPLES / "client-data" / rel, data_root / own
+    source, target = examples / rel, root / own
     target.parent.mkdir(parents=True, exist_ok=True)
     if source.is_dir():
         shutil.copytree(source, target, dirs_exist_ok=True)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import json.decoder
+import json.scanner
+import re
+from collections.abc import Callable, Hashable
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import yaml
@@ -12,15 +16,23 @@ from pydantic import BaseModel, ValidationError
 
 from offboarding.models.admission import admission_problems
 from offboarding.models.client_file import ClientFile
+from offboarding.models.text import safe_segment
 
 MAX_BYTES = 500_000
 """A client file travels whole as the workflow input: half a megabyte keeps it, and what
 the workflow derives from it, well below Temporal's 2 MB payload limit."""
+MAX_DEPTH = 32
+"""A client file is five levels deep; ten thousand made ``validate`` print a traceback
+(issue 20, row 12)."""
 M = TypeVar("M", bound=BaseModel)
 
 
 class InputError(Exception):
     """Bad input, explained: one line per problem, naming the field, value and expectation."""
+
+
+class _Unparseable(Exception):
+    """Raised inside the parsers; ``parse_document`` names the file."""
 
 
 def explain(err: ValidationError, source: str) -> InputError:
@@ -36,12 +48,118 @@ def explain(err: ValidationError, source: str) -> InputError:
     return InputError(f"{source} is not valid:\n" + "\n".join(lines))
 
 
+def _too_deep(line: int) -> _Unparseable:
+    return _Unparseable(f"it nests deeper than {MAX_DEPTH} levels (at line {line}); a client "
+                        "file needs five")
+
+
+def _twice(key: object, first: int, second: int) -> _Unparseable:
+    return _Unparseable(f"{key!r} is given twice, on lines {first} and {second}; expected "
+                        "each key once (the second would silently replace the first)")
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice (it kept the last: a second
+    ``approvers:`` replaced the first, issue 20 row 7) and nesting deeper than MAX_DEPTH
+    (its composer recurses once per level)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise _too_deep(event.start_mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Hashable, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden
+                continue
+            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _twice(key, seen[key], line)
+                seen[key] = line
+            except TypeError:  # unhashable: the constructor refuses it below
+                continue
+        return super().construct_mapping(node, deep=deep)
+
+
+def _line(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _key_lines(text: str, start: int, end: int, key: str) -> list[int]:
+    """The lines of ``key`` among the keys of the JSON object at ``text[start:end]``."""
+    lines, depth = [], 0
+    for token in re.finditer(r'"(?:[^"\\]|\\.)*"\s*(:?)|[{}\[\]]', text[start:end]):
+        if token.group() in "{[":
+            depth += 1
+        elif token.group() in "}]":
+            depth -= 1
+        elif depth == 1 and token.group(1) and \
+                json.loads(token.group().rstrip().removesuffix(":")) == key:
+            lines.append(_line(text, start + token.start()))
+    return lines
+
+
+# The standard library's pure-Python parts (typeshed does not declare them).
+_PY_SCANNER: Callable[[json.JSONDecoder], Any] = json.scanner.py_make_scanner  # type: ignore[attr-defined]
+_ARRAY: Callable[..., tuple[Any, int]] = json.decoder.JSONArray  # type: ignore[attr-defined]
+_OBJECT: Callable[..., tuple[Any, int]] = json.decoder.JSONObject  # type: ignore[attr-defined]
+
+
+class _JsonDecoder(json.JSONDecoder):
+    """The standard decoder, refusing a key given twice and nesting deeper than MAX_DEPTH:
+    its pure-Python scanner lets objects and arrays be parsed here."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.parse_object = self._object
+        self.parse_array = self._array
+        self.scan_once = _PY_SCANNER(self)
+
+    def _nested(self, text: str, at: int, parse: Callable[[], tuple[Any, int]]
+                ) -> tuple[Any, int]:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _too_deep(_line(text, at))
+            return parse()
+        finally:
+            self.depth -= 1
+
+    def _array(self, s_and_end: tuple[str, int], scan_once: Any) -> tuple[Any, int]:
+        return self._nested(*s_and_end, lambda: _ARRAY(s_and_end, scan_once))
+
+    def _object(self, s_and_end: tuple[str, int], strict: bool, scan_once: Any,
+                object_hook: Any, object_pairs_hook: Any, memo: Any = None) -> tuple[Any, int]:
+        text, start = s_and_end
+        pairs, end = self._nested(text, start, lambda: _OBJECT(
+            s_and_end, strict, scan_once, None, list, memo))
+        result: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in result:
+                first, second, *_ = _key_lines(text, start - 1, end, key)
+                raise _twice(key, first, second)
+            result[key] = value
+        return result, end
+
+
 def parse_document(text: str, source: str) -> Any:
     try:
         if source.endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as err:
+            return _JsonDecoder().decode(text)
+        return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
+    except (json.JSONDecodeError, yaml.YAMLError, _Unparseable) as err:
         raise InputError(f"{source} cannot be parsed: {err}") from None
 
 
@@ -55,9 +173,38 @@ def load_model(model: type[M], data: Any, source: str) -> M:
         raise explain(err, source) from None
 
 
+def own_problems(client: ClientFile) -> list[str]:
+    """Rules beside ``admission_problems`` (issue 20): like them, checked when a file may
+    start an offboarding, not when a recorded input is decoded."""
+    own, problems = client.client_id, []
+    for n, document in enumerate(client.documents):  # row 6: as data sets already are
+        parts = PurePosixPath(document.path).parts
+        if parts[0] != own:
+            problems.append(
+                f"documents.{n}.path: {document.path!r} is not in the client's own folder; "
+                f"documents of {own} live under {own}/ in the documents root")
+        elif len(parts) == 1:
+            problems.append(f"documents.{n}.path: {document.path!r} is the client's whole "
+                            f"folder; expected a file in it ({own}/...)")
+    folders: dict[str, int] = {}
+    for n, data_set in enumerate(client.data_sets):  # row 9: one folder each in data.zip
+        folder = safe_segment(data_set.name)
+        first = folders.setdefault(folder.casefold(), n)
+        if first != n:
+            other = client.data_sets[first].name
+            how = (f"both are {folder}/ in data.zip" if safe_segment(other) == folder else
+                   f"{safe_segment(other)}/ and {folder}/ in data.zip differ only in case, "
+                   "one folder where case is ignored")
+            problems.append(
+                f"data_sets.{n}.name: {data_set.name!r} is the same folder in the export as "
+                f"data_sets.{first}.name {other!r} ({how}); expected names that differ in "
+                "their letters or digits")
+    return problems
+
+
 def load_client_file(path: Path, today: date | None = None) -> ClientFile:
     """A client file that may start an offboarding: well-formed, and meeting the admission
-    rules (``models/admission.py``) as of ``today``."""
+    rules (``models/admission.py``, ``own_problems``) as of ``today``."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     size = path.stat().st_size
@@ -68,7 +215,7 @@ def load_client_file(path: Path, today: date | None = None) -> ClientFile:
     except UnicodeDecodeError as err:
         raise InputError(f"{path} is not UTF-8 text (byte {err.start})") from None
     client = load_model(ClientFile, parse_document(text, str(path)), str(path))
-    problems = admission_problems(client, today or date.today())
+    problems = admission_problems(client, today or date.today()) + own_problems(client)
     if problems:
         raise InputError(f"{path} is not valid:\n" + "\n".join(f"  {p}" for p in problems))
     return client
