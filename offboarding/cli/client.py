@@ -10,7 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecution, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -105,6 +111,9 @@ class OffboardingClient:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise Refused(_not_found(err, f"no offboarding with id {wid}")) from None
             raise
+        except WorkflowQueryFailedError as err:  # e.g. "Blob data size exceeds limit"
+            detail = (err.message.strip().splitlines() or ["no detail"])[0][:300]
+            raise Refused(f"the status of {wid} could not be read: {detail}") from None
 
     async def follow(self, wid: str, on_change: Callable[[OffboardingStatus, list[Step]], Any],
                      every: float = 1.0) -> OffboardingStatus:

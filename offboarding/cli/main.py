@@ -21,16 +21,16 @@ from typing import Any, Literal, NoReturn, TextIO, Union, get_args, get_origin
 from pydantic.fields import FieldInfo
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
-from temporalio.service import RPCError, TLSConfig
+from temporalio.service import TLSConfig
 
 from offboarding.cli.client import OffboardingClient, Refused
+from offboarding.cli.failures import DEBUG_ENV, DEBUG_FLAG, debugging, report
 from offboarding.cli.render import Renderer
-from offboarding.config import Settings, SettingsError, load_settings
+from offboarding.config import Settings, load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError, load_client_file, load_model
 from offboarding.models.messages import ACTIONS, LINK_FIELD, Action, Adjustment, Message
 from offboarding.models.stages import Stage, Wait
-from offboarding.security.codec import CodecKeyError
 from offboarding.temporal import DEFAULT_ADDRESS, connect, register_search_attributes
 from offboarding.tracing import flush as flush_tracing
 from offboarding.tracing import setup as setup_tracing
@@ -195,6 +195,7 @@ GLOBAL_FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                           "help": "text/table for people (the default), json, or jsonl "
                                   "(one object per line)"}),
     (("--json",), {"action": "store_true", "help": "the same as -o json"}),
+    ((DEBUG_FLAG,), {"action": "store_true", "help": f"a failure's traceback (or {DEBUG_ENV}=1)"}),
 ]
 
 
@@ -278,12 +279,8 @@ async def run_cli(argv: list[str], client: Client | None = None,
                                 require_links=settings.require_links)
         renderer = Renderer(out, output in ("json", "jsonl"), lines=output == "jsonl")
         return await VERBS[args.command](ops, renderer, args)
-    except (Refused, InputError, SettingsError, CodecKeyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except RPCError as err:  # e.g. a namespace that does not exist, a key without rights
-        print(f"error: Temporal refused the request: {err.message}", file=sys.stderr)
-        return 1
+    except Exception as err:  # whatever it is, one line for a person (cli/failures.py)
+        return report(err, debug=debugging(argv))
 
 
 async def connect_for_cli(args: argparse.Namespace, settings: Settings) -> Client:
@@ -338,7 +335,10 @@ def main() -> NoReturn:
     Temporal client aborted at interpreter shutdown about once in 20-100 runs (``Fatal
     Python error: PyGILState_Release``, exit 134), after successes and refusals alike,
     as the SDK's runtime threads met a finalising interpreter (issue 10, row 12)."""
-    code = asyncio.run(run_cli(sys.argv[1:]))
+    try:
+        code = asyncio.run(run_cli(sys.argv[1:]))
+    except KeyboardInterrupt:  # Ctrl-C: the shell's convention, without a traceback
+        code = 130
     flush_tracing()
     sys.stdout.flush()
     sys.stderr.flush()
