@@ -28,7 +28,7 @@ from pathlib import Path
 from devtools import mailcapture
 from devtools.procs import stop
 from devtools.scim import ScimServer
-from devtools.stack import DevServer, settings_env, temporal_cli
+from devtools.stack import DevServer, settings_env, temporal_cli, write_private
 from offboarding.config import ScimSystem, Settings
 from offboarding.models.loading import load_client_file
 from offboarding.security import links
@@ -105,8 +105,8 @@ def main() -> int:
                                        hosts=default_hosts("127.0.0.1", codec_port, [])),
                               "127.0.0.1", codec_port)
         dev = DevServer(data / "temporal.db", logs / "temporal.log", port=t_port,
-                        ui_port=ui_port, log_level="warn", cli=cli, extra=[
-                            "--ui-codec-endpoint", f"http://127.0.0.1:{codec_port}/t/{token}"])
+                        ui_port=ui_port, log_level="warn", cli=cli,
+                        ui_codec_endpoint=f"http://127.0.0.1:{codec_port}/t/{token}")
         dev.start()
         assert dev.proc is not None
         server = dev.proc
@@ -136,8 +136,9 @@ def main() -> int:
             "OFFBOARDING_TEMPORAL_ADDRESS": address,
         }
         env_file = data / "offboarding.env"
-        env_file.write_text("".join(f"{k}='{v}'\n" for k, v in env.items()
-                                    if k.startswith("OFFBOARDING_")))
+        # It holds the SCIM tokens: readable by this user only.
+        write_private(env_file, "".join(f"{k}='{v}'\n" for k, v in env.items()
+                                        if k.startswith("OFFBOARDING_")))
         def start_worker() -> subprocess.Popen[bytes]:
             return subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env,
                                     cwd=ROOT, stdout=(logs / "worker.log").open("ab"),

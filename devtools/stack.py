@@ -24,17 +24,33 @@ def temporal_cli() -> str:
     return out.strip().splitlines()[-1]
 
 
+def write_private(path: Path, text: str) -> None:
+    """A file only its owner reads (secrets: tokens, keys), created with that mode so it is
+    never readable by others, not even for an instant; an earlier file of that name (of
+    whatever mode) is replaced."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
 class DevServer:
     """A Temporal dev server on a SQLite file (so it survives a restart), our search
-    attributes and dynamic config; headless unless it gets a UI port."""
+    attributes and dynamic config; headless unless it gets a UI port.
+
+    ``ui_codec_endpoint`` (it may hold a token in its path) reaches the server through a
+    private CLI environment file next to the database, not as a flag: a command line is
+    what ``ps`` shows every local user."""
 
     def __init__(self, db: Path, log: Path, *, port: int | None = None,
                  ui_port: int | None = None, extra: list[str] | None = None,
-                 log_level: str = "error", cli: str | None = None) -> None:
+                 log_level: str = "error", cli: str | None = None,
+                 ui_codec_endpoint: str | None = None) -> None:
         self.cli = cli or temporal_cli()
         self.db, self.log, self.ui_port = db, log, ui_port
         self.port = port or free_port()
         self.extra, self.log_level = extra or [], log_level
+        self.ui_codec_endpoint = ui_codec_endpoint
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,6 +59,12 @@ class DevServer:
 
     def start(self) -> DevServer:
         ui = ["--ui-port", str(self.ui_port)] if self.ui_port else ["--headless"]
+        if self.ui_codec_endpoint:
+            # The CLI's environment file sets defaults for any flag of the same name.
+            env_file = self.db.with_name("temporal-cli-env.yaml")
+            write_private(env_file, json.dumps(
+                {"env": {"default": {"ui-codec-endpoint": self.ui_codec_endpoint}}}))
+            ui += ["--env-file", str(env_file)]
         self.proc = subprocess.Popen(
             [self.cli, "server", "start-dev", *ui, "--ip", "127.0.0.1", "--port",
              str(self.port), "--db-filename", str(self.db), "--log-level", self.log_level,

@@ -9,7 +9,9 @@ Starlette under uvicorn: every request is awaited on one event loop.
 Who may decode:
 - a **static token**, as ``Authorization: Bearer <token>`` or in the path
   (``/t/<token>/...``: the UI's codec endpoint setting holds no headers). By default it is
-  derived from the key file (``EncryptionCodec.server_token``);
+  derived from the key file (``EncryptionCodec.server_token``); one the operator chose is
+  given in ``OFFBOARDING_CODEC_SERVER_TOKEN`` or a file (``--token-file``), never on the
+  command line, which any local user reads with ``ps``;
 - or the **user's own access token**, which the UI forwards
   (``TEMPORAL_CODEC_PASS_ACCESS_TOKEN=true``): a JWT checked against your identity
   provider's JWKS URL (``--jwks-url``, with ``--audience`` and ``--issuer``).
@@ -23,11 +25,13 @@ import argparse
 import asyncio
 import contextlib
 import hmac
+import os
 import re
 import sys
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import jwt
 import uvicorn
@@ -42,6 +46,9 @@ from temporalio.converter import PayloadCodec
 from offboarding.security.web import bounded_body, hide_in_access_log
 
 MAX_BODY = 16 * 1024 * 1024
+TOKEN_ENV = "OFFBOARDING_CODEC_SERVER_TOKEN"
+"""The token the operator chose, if not derived from the key (this server's own variable,
+read here and not by the worker's settings)."""
 
 
 @dataclass
@@ -166,6 +173,20 @@ class Served:
         self.thread.join(timeout=10)
 
 
+def given_token(path: Path | None) -> str | None:
+    """The token the operator chose: from ``--token-file`` or the environment."""
+    if path is not None:
+        try:
+            token = path.read_text().strip()
+        except OSError as err:
+            raise ValueError(f"--token-file {path}: {err.strerror or type(err).__name__}"
+                             ) from None
+        if not token:
+            raise ValueError(f"--token-file {path} is empty")
+        return token
+    return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
 def main() -> int:
     from offboarding.config import load_settings
 
@@ -174,7 +195,10 @@ def main() -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8081)
     p.add_argument("--ui-origin", default="http://localhost:8233")
-    p.add_argument("--token", help="the token to require (default: derived from the key)")
+    p.add_argument("--token-file", type=Path,
+                   help=f"a file holding the token to require (else {TOKEN_ENV}, else "
+                        "derived from the key); never the token itself: a command line "
+                        "shows in ps")
     p.add_argument("--jwks-url", help="also accept the user's JWT, checked against this JWKS")
     p.add_argument("--audience", help="the JWT audience to require")
     p.add_argument("--issuer", help="the JWT issuer to require")
@@ -188,7 +212,12 @@ def main() -> int:
         print("codec server: no keys configured (OFFBOARDING_CODEC_KEY_FILE or "
               "OFFBOARDING_CODEC_KEYS)", file=sys.stderr)
         return 2
-    access = Access(token=args.token or codec.server_token(), jwks_url=args.jwks_url,
+    try:
+        token = given_token(args.token_file) or codec.server_token()
+    except ValueError as err:
+        print(f"codec server: {err}", file=sys.stderr)
+        return 2
+    access = Access(token=token, jwks_url=args.jwks_url,
                     audience=args.audience, issuer=args.issuer)
     app = make_app(codec, ui_origin=args.ui_origin, access=access,
                    hosts=default_hosts(args.host, args.port, args.public_host),
