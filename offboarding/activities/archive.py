@@ -47,17 +47,17 @@ class Archiver:
         return await in_thread(self._archive, record)
 
     def _archive(self, record: OffboardingStatus) -> ArchiveReceipt:
-        key = f"{safe_key(record.client_id)}/{safe_key(record.workflow_id)}"
+        key = f"{safe_key(record.client_id)}/{safe_key(record.records_key)}"
         record_json = record.model_dump_json(indent=2).encode()
         files: dict[str, bytes] = {"record.json": record_json}
         for st in record.statements:
             name = f"statements/statement-v{st.version}.json"
             files[name] = st.model_dump_json(indent=2).encode()
-        for name, raw in self.outbox.messages(record.workflow_id).items():
+        for name, raw in self.outbox.messages(record.records_key).items():
             files[f"emails/{name}"] = raw
         for pkg in record.data_packages:
             manifest = self.transfer.read(
-                export_key(record.client_id, record.workflow_id, pkg.attempt), "manifest.json")
+                export_key(record.client_id, record.records_key, pkg.attempt), "manifest.json")
             if manifest is not None:
                 files[f"data/manifest-export-{pkg.attempt}.json"] = manifest
         files[REPORT] = self.env.get_template("closure_report.html").render(

@@ -30,9 +30,10 @@ from offboarding.models.records import DataPackage, ExportRequest, PurgeRequest,
 FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def export_key(client_id: str, workflow_id: str, attempt: int) -> str:
-    """Where an export's package is in the transfer store (the portal serves it from there)."""
-    return f"{safe_key(client_id)}/{safe_key(workflow_id)}/export-{attempt}"
+def export_key(client_id: str, records: str, attempt: int) -> str:
+    """Where an export's package is in the transfer store (the portal serves it from
+    there); ``records`` is the run's ``records_key``."""
+    return f"{safe_key(client_id)}/{safe_key(records)}/export-{attempt}"
 
 
 class DataTransfer:
@@ -42,7 +43,7 @@ class DataTransfer:
 
     @activity.defn(name="export_client_data")
     async def export_client_data(self, req: ExportRequest) -> DataPackage:
-        key = export_key(req.client_id, req.workflow_id, req.attempt)
+        key = export_key(req.client_id, req.records, req.attempt)
         existing = self.store.read(key, "manifest.json")
         if existing is not None:  # a retry after the package was written
             manifest = json.loads(existing)
@@ -129,7 +130,7 @@ class DataTransfer:
                 raise ApplicationError(
                     f"could not delete {rel} ({where}: {err.strerror or type(err).__name__})",
                     type="PurgeFailed", non_retryable=True) from None
-        exports = f"{safe_key(req.client_id)}/{safe_key(req.workflow_id)}"
+        exports = f"{safe_key(req.client_id)}/{safe_key(req.records)}"
         if self.store.delete(exports):
             deleted.append("transfer packages")
         return PurgeResult(deleted=deleted)

@@ -127,7 +127,7 @@ class Mailer:
         valid = timedelta(days=self.settings.link_validity_days)
         now = datetime.now(UTC)
         token = self.links.mint(req.workflow_id, req.link.family, req.link.document,
-                                req.to[0], now, valid)
+                                req.to[0], now, valid, run_id=req.run_id)
         return {"link_url": self.settings.portal_link(req.workflow_id, token),
                 "link_expires": now + valid, "link_keys": self.links.active_public()}
 
@@ -171,7 +171,7 @@ class Mailer:
         if req.cc:
             msg["Cc"] = ", ".join(_address(a) for a in req.cc)
         msg["Date"] = email.utils.formatdate(usegmt=True)
-        msg["Message-ID"] = self.message_id(req.workflow_id, req.key)
+        msg["Message-ID"] = self.message_id(req.records, req.key)
         msg["X-Offboarding-Workflow"] = req.workflow_id
         return msg, link
 
@@ -207,19 +207,19 @@ class Mailer:
 
     @activity.defn(name="send_email")
     async def send_email(self, req: EmailRequest) -> EmailReceipt:
-        receipt = self.outbox.receipt(req.workflow_id, req.key)
+        receipt = self.outbox.receipt(req.records, req.key)
         if receipt is not None:
             activity.logger.info("message %s was already accepted; not sent again", receipt.key)
             return receipt.model_copy(update={"already_sent": True})
         msg, link = self.compose(req)
         raw = msg.as_bytes(policy=SMTP_WIRE)  # flattened once: sent and kept alike
-        held = self.outbox.claim(req.workflow_id, req.key)
+        held = self.outbox.claim(req.records, req.key)
         if held:  # retried by Temporal until that send is recorded or its claim expires
             raise ApplicationError(f"{held}; waiting for it", type="SendInProgress")
         try:
             return await self._send(req, msg, raw, link)
         except BaseException:
-            self.outbox.release(req.workflow_id, req.key)
+            self.outbox.release(req.records, req.key)
             raise
 
     async def _send(self, req: EmailRequest, msg: Message, raw: bytes,
@@ -268,6 +268,6 @@ class Mailer:
             refused=refused, subject=subject_of(msg), sent_at=datetime.now(UTC),
             link_keys=link.get("link_keys", {}), link_expires=link.get("link_expires"),
         )
-        self.outbox.record(req.workflow_id, receipt, raw)
+        self.outbox.record(req.records, receipt, raw)
         return receipt
 

@@ -25,8 +25,19 @@ class LinkRequest(BaseModel):
     """The statement's hash or the export manifest's SHA-256."""
 
 
+def records_key(workflow_id: str, run_id: str | None) -> str:
+    """The name one offboarding's records are kept under (its outbox, exports, archive):
+    the workflow id and the run. The workflow id is the client's, so a client offboarded
+    again (after a cancel, a renewal, a completed run) gets the same id and a new run,
+    and the earlier run's sent mail, export and archive must not stand for the new one's.
+    Runs started before this have no ``run_id``: their records stay under the id alone."""
+    return f"{workflow_id}.{run_id}" if run_id else workflow_id
+
+
 class EmailRequest(BaseModel):
     workflow_id: str
+    run_id: str | None = None
+    """The run the message belongs to (``records_key``); None in runs from before."""
     key: str
     """Unique per message in one offboarding (e.g. ``settlement-reminder-2``): with the
     workflow id it makes the Message-ID, so a retried send is recognised and not repeated."""
@@ -38,6 +49,10 @@ class EmailRequest(BaseModel):
     context: dict[str, Any] = {}
     attachments: list[Attachment] = []
     link: LinkRequest | None = None
+
+    @property
+    def records(self) -> str:
+        return records_key(self.workflow_id, self.run_id)
 
 
 class EmailReceipt(BaseModel):
@@ -68,16 +83,27 @@ class DataPackage(BaseModel):
 
 class ExportRequest(BaseModel):
     workflow_id: str
+    run_id: str | None = None
     client_id: str
     attempt: int
     data_sets: list[tuple[str, str]]
     """(name, path relative to the client data root)."""
 
+    @property
+    def records(self) -> str:
+        return records_key(self.workflow_id, self.run_id)
+
 
 class PurgeRequest(BaseModel):
     workflow_id: str
+    run_id: str | None = None
     client_id: str
     data_sets: list[tuple[str, str]]
+    """The client's data sets to delete; none when only the exports end (a cancel)."""
+
+    @property
+    def records(self) -> str:
+        return records_key(self.workflow_id, self.run_id)
 
 
 class PurgeResult(BaseModel):

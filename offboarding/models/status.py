@@ -10,7 +10,13 @@ from pydantic import BaseModel, Field
 
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import Via
-from offboarding.models.records import ArchiveReceipt, DataPackage, EmailReceipt, SystemRevocation
+from offboarding.models.records import (
+    ArchiveReceipt,
+    DataPackage,
+    EmailReceipt,
+    SystemRevocation,
+    records_key,
+)
 from offboarding.models.settlement import Statement
 from offboarding.models.stages import Stage, Wait
 
@@ -96,6 +102,9 @@ class Feedback(BaseModel):
 
 class OffboardingStatus(BaseModel):
     workflow_id: str
+    run_id: str | None = None
+    """This run of the client's workflow id; None in runs started before runs were named
+    (their records are kept under the workflow id alone: ``records_key``)."""
     client_id: str
     client_name: str
     reason: Literal["contract_end", "termination"]
@@ -127,6 +136,10 @@ class OffboardingStatus(BaseModel):
     feedback: Feedback | None = None
     meeting_notes: str | None = None
     archive: ArchiveReceipt | None = None
+
+    @property
+    def records_key(self) -> str:
+        return records_key(self.workflow_id, self.run_id)
 
     @property
     def waits(self) -> list[Wait]:

@@ -132,6 +132,9 @@ class Portal:
             raise Refusal(403, "This link cannot be used",
                           "this link is for a settlement decision: it downloads nothing")
         subject = await self._subject(claims)
+        if subject.status.outcome == "cancelled":
+            raise Refusal(410, "Deleted", "this offboarding was cancelled; its exports are "
+                          "deleted")
         key, manifest = await self._stored_manifest(subject)
         if manifest is None:
             raise Refusal(410, "Deleted", "our copy of this export has been deleted")
@@ -165,7 +168,8 @@ class Portal:
     async def _stored_manifest(self, subject: Subject) -> tuple[str, bytes | None]:
         """The export's key in the store and its manifest as stored (None once deleted)."""
         assert subject.package is not None
-        key = export_key(subject.status.client_id, subject.claims.w, subject.package.attempt)
+        key = export_key(subject.status.client_id, subject.status.records_key,
+                         subject.package.attempt)
         return key, await anyio.to_thread.run_sync(self.store.read, key, "manifest.json")
 
     async def _manifest(self, subject: Subject) -> list[dict[str, Any]] | None:
@@ -195,6 +199,9 @@ class Portal:
             status = await self.ops.status(claims.w)
         except Refused:
             raise Refusal(404, "Not found", "this offboarding no longer exists") from None
+        if status.run_id is not None and claims.r != status.run_id:
+            raise Refusal(403, "This link cannot be used", "the link was issued in an earlier "
+                          "offboarding of this client; use the link in the newest mail")
         try:
             return about(status, claims)
         except UnknownDocument:

@@ -63,6 +63,9 @@ def refusal(s: OffboardingState, name: str, msg: Message, via: Via,
         return f"{name} refused: {err}"
     if claims.w != s.status.workflow_id or claims.f != family:
         return f"{name} refused: the link is for another offboarding or decision"
+    if s.status.run_id is not None and claims.r != s.status.run_id:
+        return (f"{name} refused: the link was issued in an earlier offboarding of this "
+                "client; use the link in the newest mail")
     if claims.e.casefold() != msg.by.casefold():
         return f"{name} refused: the link was issued to {claims.e}, not {msg.by}"
     sent = (msg.statement_hash if isinstance(msg, ApproveSettlement | DisputeSettlement)

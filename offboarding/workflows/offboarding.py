@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         OffboardingStatus,
         Outcome,
     )
-    from offboarding.workflows import handlers
+    from offboarding.workflows import handlers, patches
     from offboarding.workflows.clock import Clock
     from offboarding.workflows.context import Interrupted, Run, SwitchToTermination
     from offboarding.workflows.mail import email
@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         knowledge_transfer,
     )
     from offboarding.workflows.stages.contract_end import contract_end
-    from offboarding.workflows.stages.data import data_transfer
+    from offboarding.workflows.stages.data import data_transfer, end_exports
     from offboarding.workflows.stages.settlement import settlement
     from offboarding.workflows.stages.termination import termination
     from offboarding.workflows.state import OffboardingState
@@ -65,6 +65,8 @@ class ClientOffboarding:
     async def run(self, inp: OffboardingInput) -> OffboardingResult:
         run = self.run_state
         status = run.s.status
+        if workflow.patched(patches.RUN_RECORDS):
+            status.run_id = workflow.info().run_id
         run.vis.publish()
         _count("offboarding_started", "Offboardings started", reason=status.reason)
         outcome: Outcome = "completed"
@@ -128,8 +130,13 @@ async def _renewed(run: Run) -> None:
 
 
 async def _cancelled(run: Run, cancel: Cancel) -> None:
+    retention_counting = run.retention is not None and not run.retention.done()
     if run.retention is not None and not run.retention.done():
         run.retention.cancel()
+    exporting = run.s.status.step("data-transfer").state in ("active", "waiting")
+    if (run.s.status.data_packages or exporting) and workflow.patched(
+            patches.CANCEL_ENDS_EXPORTS):
+        await end_exports(run, purge_data=retention_counting)
     run.s.skip_remaining(run.clock.now(), f"cancelled by {cancel.by}: {cancel.reason}",
                          state="cancelled")
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from offboarding.models.admission import HORIZON_YEARS, horizon
 from offboarding.models.messages import (
     ACTIONS,
     ApproveSettlement,
@@ -32,14 +31,8 @@ from offboarding.models.messages import (
 )
 from offboarding.models.stages import Stage, Wait
 from offboarding.models.status import Feedback, Problem, Proposal
-from offboarding.workflows import authority
-from offboarding.workflows.state import (
-    MAX_EXPORTS,
-    MAX_OPS_DECISIONS,
-    MAX_PROPOSALS,
-    MAX_STATEMENT_VERSIONS,
-    OffboardingState,
-)
+from offboarding.workflows import authority, limits
+from offboarding.workflows.state import MAX_EXPORTS, MAX_STATEMENT_VERSIONS, OffboardingState
 
 M = TypeVar("M", bound=Message)
 
@@ -65,8 +58,8 @@ def validate(s: OffboardingState, name: str, msg: Message, via: Via, now: dateti
         raise Rejected(f"the offboarding has already ended ({s.status.outcome})")
     if why := authority.refusal(s, name, msg, via, now):
         raise Rejected(why)
-    _within_limits(s, name)
-    _within_horizon(msg, now)
+    if why := limits.ops_decisions(s, name) or limits.horizon(msg, now):
+        raise Rejected(why)
     RULES[name].check(s, msg)
 
 
@@ -92,40 +85,6 @@ def apply(s: OffboardingState, name: str, msg: Message, now: datetime, via: Via)
     detail = RULES[name].effect(s, msg, now)
     s.decide(now, name, msg.by, detail, proposed.by if proposed else None, via, about)
     return detail
-
-
-# ----- limits: what a flood of messages can grow ---------------------------------------
-
-def _within_limits(s: OffboardingState, name: str) -> None:
-    """Ops' decisions are the one list that every accepted message grows (fix-contact to
-    ever new addresses, proposals under ever new names, extensions): kept whole for the
-    audit, and so bounded. Cancelling is always possible, and approvers' decisions are
-    bounded by the statement versions and exports they decide on."""
-    if name == "cancel" or ACTIONS[name].family is not None:
-        return
-    ops = sum(1 for d in s.status.decisions if not _approvers(d.action))
-    if ops >= MAX_OPS_DECISIONS:
-        raise Rejected(f"{name} refused: this offboarding has recorded {ops} ops decisions, "
-                       f"the most one keeps (MAX_OPS_DECISIONS); finish it outside, or "
-                       "cancel it and start again")
-
-
-def _approvers(action: str) -> bool:
-    known = ACTIONS.get(action.removesuffix(" (proposed)"))
-    return known is not None and known.family is not None
-
-
-def _within_horizon(msg: Message, now: datetime) -> None:
-    """The same horizon as a client file's dates at start: 9999-12-31 is a typo, not a
-    plan, and a date there cannot be moved back (only later) or waited out."""
-    planned = (("new_end_date", msg.new_end_date) if isinstance(msg, ExtendNotice) else
-               ("effective_date", msg.effective_date) if isinstance(msg, TerminateEarly)
-               else (None, None))
-    field, when = planned
-    limit = horizon(now.date())
-    if when is not None and when > limit:
-        raise Rejected(f"{field} {when} is more than {HORIZON_YEARS} years from today "
-                       f"(after {limit})")
 
 
 # ----- shared conditions --------------------------------------------------------------
@@ -326,15 +285,8 @@ def _check_fix_contact(s: OffboardingState, msg: FixContact) -> None:
 
 
 def _second_person(s: OffboardingState, msg: Message) -> None:
-    if why := authority.second_person(s, msg):
+    if why := authority.second_person(s, msg) or limits.proposals(s, msg):
         raise Rejected(why)
-    key = authority.proposal_key(s, msg)
-    if key is None or authority.proposal(s, key) is not None:
-        return
-    others = [p for p in s.status.proposals if not authority.same_slot(p, key, msg.by)]
-    if len(others) >= MAX_PROPOSALS:
-        raise Rejected(f"{len(others)} proposals wait for a second person already, the most "
-                       "an offboarding keeps open; confirm or withdraw some first")
 
 
 def _fix_contact(s: OffboardingState, msg: FixContact, now: datetime) -> str:

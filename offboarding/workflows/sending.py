@@ -51,7 +51,7 @@ def send(run: Run, key: str, template: str, to: list[str], *, cc: list[str] | No
     next try."""
     s = run.s
     req = EmailRequest(
-        workflow_id=run.workflow_id, key=key, template=template,
+        workflow_id=run.workflow_id, run_id=s.status.run_id, key=key, template=template,
         to=[s.address(a) for a in to], cc=[s.address(a) for a in cc or []],
         to_ops=to_ops, context=context, attachments=attachments or [], link=link)
     return workflow.execute_activity_method(

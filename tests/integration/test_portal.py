@@ -381,7 +381,7 @@ async def test_every_approver_and_every_reminder_gets_its_own_working_link(
         # it (its validator: no trace in history), and the page says why in words.
         st = await wait_until(handle, waiting_for("settlement-approval"))
         intruder = keys.mint(handle.id, "settlement", st.statements[-1].hash,
-                             "intruder@example.com", datetime.now(UTC))
+                             "intruder@example.com", datetime.now(UTC), run_id=st.run_id)
         answer = await http.post(f"/o/{handle.id}/decide",
                                  data={"token": intruder, "decision": "approve"})
         assert answer.status_code == 409

@@ -8,6 +8,8 @@ import functools
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from offboarding.activities.data_transfer import DataTransfer
@@ -18,7 +20,7 @@ from offboarding.workflows import asking
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
 from offboarding.workflows.problems import until_done
-from offboarding.workflows.sending import RETRY_FOREVER
+from offboarding.workflows.sending import RETRY_FOREVER, cause
 from offboarding.workflows.waits import await_human
 
 
@@ -33,8 +35,9 @@ async def data_transfer(run: Run) -> None:
         return
     while True:
         attempt = len(s.status.data_packages) + 1
-        request = ExportRequest(workflow_id=run.workflow_id, client_id=run.client.client_id,
-                                attempt=attempt, data_sets=data_sets)
+        request = ExportRequest(workflow_id=run.workflow_id, run_id=s.status.run_id,
+                                client_id=run.client.client_id, attempt=attempt,
+                                data_sets=data_sets)
         package = await until_done(run, f"export-{attempt}", "data-transfer", functools.partial(
             workflow.execute_activity_method, DataTransfer.export_client_data, request,
             start_to_close_timeout=timedelta(minutes=30),
@@ -89,8 +92,8 @@ async def _purge_after(run: Run, when: datetime, data_sets: list[tuple[str, str]
     result = await until_done(run, "purge", "data-retention", lambda: (
         workflow.execute_activity_method(
             DataTransfer.purge_client_data,
-            PurgeRequest(workflow_id=run.workflow_id, client_id=run.client.client_id,
-                         data_sets=data_sets),
+            PurgeRequest(workflow_id=run.workflow_id, run_id=run.s.status.run_id,
+                         client_id=run.client.client_id, data_sets=data_sets),
             start_to_close_timeout=timedelta(minutes=10),
             heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
             summary="delete our copy of the client's data",
@@ -102,3 +105,27 @@ async def _purge_after(run: Run, when: datetime, data_sets: list[tuple[str, str]
         run.mark("data-retention", "done", "deleted: " + (", ".join(result.deleted)
                                                         or "nothing left"))
     run.vis.publish()
+
+
+async def end_exports(run: Run, *, purge_data: bool) -> None:
+    """A cancel: the export packages are deleted at once (the steward's link then finds
+    nothing to download), and so is our copy of the client's data if its retention was
+    already counting (the data was handed over). A cancel stops the offboarding, so this
+    is tried a few times, not waited on forever: a failure is written on the step."""
+    data_sets = [(d.name, d.path) for d in run.client.data_sets] if purge_data else []
+    try:
+        result = await workflow.execute_activity_method(
+            DataTransfer.purge_client_data,
+            PurgeRequest(workflow_id=run.workflow_id, run_id=run.s.status.run_id,
+                         client_id=run.client.client_id, data_sets=data_sets),
+            start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=5),
+            summary="cancelled: delete the exports" + (" and our copy" if purge_data else ""))
+    except ActivityError as err:
+        run.mark("data-retention", "skipped",
+                 f"cancelled; deleting the exports FAILED, delete them by hand: {cause(err)}")
+        return
+    run.s.status.data_purged = result.deleted
+    run.mark("data-retention", "done", "cancelled; deleted: " + (", ".join(result.deleted)
+                                                                 or "nothing left"))
