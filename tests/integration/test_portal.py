@@ -268,6 +268,25 @@ async def test_links_that_are_not_valid_here_are_refused_without_an_update(
     assert damaged.status_code == 500 and "does not match the checksum" in damaged.text
 
 
+async def test_a_cancel_ends_the_export_and_its_download(deciding: Deciding) -> None:
+    """Issue 20, row 10: a cancelled offboarding kept its export, and the steward's link
+    kept downloading it."""
+    d = deciding
+    [data] = links_to(d.mail, d.cf.approvers.data_verification[0], "")[-1:]
+    assert (await d.http.get(d.path(data) + "/data.zip")).status_code == 200
+    st = await d.cli.status(d.handle.id)
+    package = Path(st.data_packages[-1].location)
+    await d.cli.send(d.handle.id, "cancel", Cancel(by="ops", reason="signed elsewhere"))
+    await d.handle.result()
+    await record_history(d.handle, "cancel-ends-exports")
+    gone = await d.http.get(d.path(data) + "/data.zip")
+    assert gone.status_code == 410 and "cancelled" in gone.text
+    assert not package.exists(), "the export was deleted"
+    st = await d.cli.status(d.handle.id)
+    assert st.step("data-retention").detail == "cancelled; deleted: transfer packages"
+    assert (CLIENT_DATA / d.cf.data_sets[0].path).exists(), "the client's own data stays"
+
+
 async def test_with_links_required_the_cli_and_a_signal_cannot_decide_for_an_approver(
         dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
         scim: ScimServer) -> None:

@@ -29,6 +29,8 @@ def test_histories_cover_every_scenario() -> None:
     # Both sides of each workflow.patched change: before it, and after it.
     assert {"contract-end", "contract-end-handover-invite"} <= names
     assert {"contract-end-handover-invite", "contract-end-publish-on-change"} <= names
+    # Before and after run-records and cancel-ends-exports: cancelled after an export.
+    assert {"termination-from-notice", "cancel-ends-exports"} <= names
     # Approvers asked one by one with their own links, deciding through the portal.
     assert {"termination-approval-links"} <= names
 
