@@ -47,7 +47,8 @@ def demo_client(settings: Settings, today: date) -> ClientFile:
     data in place and its accounts active on the systems the workers know, so they are
     really sent and revoked."""
     client = example_client(tag=f"demo-{datetime.now():%H%M%S}",
-                            data_root=settings.client_data_root, tag_users=False,
+                            data_root=settings.client_data_root,
+                            documents_root=settings.documents_root, tag_users=False,
                             end_date=today + timedelta(days=34))  # notice due in 4 days
     for system in client.systems:
         cfg = settings.scim_systems.get(system.system)

@@ -28,7 +28,7 @@ from devtools.stack import DevServer
 from offboarding.config import ScimSystem, Settings
 from offboarding.security.links import new_key_file
 from offboarding.temporal import connect, register_search_attributes
-from tests.helpers import BUCKET, CLIENT_DATA
+from tests.helpers import BUCKET, CLIENT_DATA, DOCUMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -45,6 +45,7 @@ def _ensure(script: str) -> str:
 def _client_data() -> Iterator[None]:
     yield
     shutil.rmtree(CLIENT_DATA, ignore_errors=True)
+    shutil.rmtree(DOCUMENTS, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -134,7 +135,7 @@ def settings(tmp_path: Path, smtp: tuple[int, MailCapture], scim: ScimServer) ->
                       for name, cfg in scim.settings_json().items()},
         state_dir=tmp_path / "state",
         client_data_root=CLIENT_DATA,
-        documents_root=EXAMPLES / "documents",
+        documents_root=DOCUMENTS,
         transfer_root=tmp_path / "transfer",
         archive_root=tmp_path / "archive",
         link_key_file=tmp_path / "keys" / "link-keys.json",

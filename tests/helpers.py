@@ -35,6 +35,8 @@ from offboarding.workflows.offboarding import ClientOffboarding
 CLIENT_DATA = Path(tempfile.mkdtemp(prefix="offboarding-client-data-"))
 """The client data root of every test: each test client's data sets are copies of the
 example's, in the client's own folder (named by its client id), as the rules require."""
+DOCUMENTS = Path(tempfile.mkdtemp(prefix="offboarding-documents-"))
+"""The documents root of every test: each test client's documents likewise."""
 
 
 def client_file(example: str = "contract-end", *, today: date | None = None,
@@ -44,7 +46,7 @@ def client_file(example: str = "contract-end", *, today: date | None = None,
     an end date relative to ``today``."""
     end = (today or date.today()) + timedelta(days=end_in_days) if end_in_days else None
     return example_client(example, tag=uuid.uuid4().hex[:6], data_root=CLIENT_DATA,
-                          end_date=end, scim=scim, **changes)
+                          documents_root=DOCUMENTS, end_date=end, scim=scim, **changes)
 
 
 def new_worker(client: Client, settings: Settings) -> Worker:

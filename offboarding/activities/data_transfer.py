@@ -53,7 +53,7 @@ class DataTransfer:
                                skipped=[s["path"] for s in manifest.get("skipped", [])])
         buf = io.BytesIO()
         entries: list[dict[str, Any]] = []
-        skipped: list[str] = []
+        skipped: list[dict[str, str]] = []
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, rel in req.data_sets:
                 added, passed = await in_thread(self._add_data_set, zf, req.client_id, name,
@@ -65,8 +65,7 @@ class DataTransfer:
         manifest_bytes = json.dumps({
             "client_id": req.client_id, "package": "data.zip",
             "package_sha256": sha256(package), "files": entries,
-            **({"skipped": [{"path": p, "why": data_sets.LINK} for p in skipped]}
-               if skipped else {}),
+            **({"skipped": skipped} if skipped else {}),
         }, indent=2, sort_keys=True).encode()
         try:
             bundle = {"data.zip": package, "manifest.json": manifest_bytes}
@@ -83,11 +82,13 @@ class DataTransfer:
             ) from None
         return DataPackage(attempt=req.attempt, location=location,
                            manifest_sha256=sha256(manifest_bytes), files=len(entries),
-                           bytes=sum(e["bytes"] for e in entries), skipped=skipped)
+                           bytes=sum(e["bytes"] for e in entries),
+                           skipped=[s["path"] for s in skipped])
 
     def _add_data_set(self, zf: zipfile.ZipFile, client_id: str, name: str,
-                      rel: str) -> tuple[list[dict[str, Any]], list[str]]:
-        """Zip one data set; returns its manifest entries and the paths it skipped."""
+                      rel: str) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """Zip one data set; returns its manifest entries and the entries it skipped, each
+        with what it is (a link, a FIFO, ...)."""
         base = data_sets.locate(self.settings.client_data_root, client_id, rel)
         if not base.exists():
             raise ApplicationError(
@@ -108,7 +109,8 @@ class DataTransfer:
                 continue
             zf.writestr(zipfile.ZipInfo(inner(path), FIXED_ZIP_TIME), data)
             entries.append({"path": inner(path), "sha256": sha256(data), "bytes": len(data)})
-        return entries, sorted(inner(p) for p in skipped)
+        return entries, sorted(({"path": inner(p), "why": data_sets.skipped_because(p)}
+                                for p in skipped), key=lambda s: s["path"])
 
     @activity.defn(name="purge_client_data")
     async def purge_client_data(self, req: PurgeRequest) -> PurgeResult:

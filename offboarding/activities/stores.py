@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from offboarding.models.text import safe_segment
+
 
 class BundleExists(Exception):
     """A different bundle already sits under that key."""
@@ -109,5 +111,6 @@ class FileSystemStore:
 
 
 def safe_key(text: str) -> str:
-    """A workflow id or client id as one safe path segment."""
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text).strip(".") or "_"
+    """A workflow id or client id as one safe path segment: the same safe form the client
+    file's rules check data set names in (two names, one folder, are refused there)."""
+    return safe_segment(text)

@@ -15,9 +15,10 @@ from offboarding.cli.client import Refused
 from offboarding.config import SettingsError
 from offboarding.models.loading import InputError
 from offboarding.security.codec import CodecKeyError
+from offboarding.temporal import SetupTimeout
 
 DEBUG_FLAG, DEBUG_ENV = "--debug", "OFFBOARDING_DEBUG"
-EXPLAINED = (Refused, InputError, SettingsError, CodecKeyError)
+EXPLAINED = (Refused, InputError, SettingsError, CodecKeyError, SetupTimeout)
 """Failures whose message is written for the person at the terminal."""
 
 

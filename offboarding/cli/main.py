@@ -124,7 +124,7 @@ async def _list(ops: OffboardingClient, out: Renderer, args: argparse.Namespace)
 
 
 async def _setup(ops: OffboardingClient, out: Renderer, args: argparse.Namespace) -> int:
-    added = await register_search_attributes(ops.client)
+    added = await register_search_attributes(ops.client, progress=out.progress.print)
     out.emit({"added": added}, lambda: out.line(f"search attributes ready ({len(added)} added)"))
     return 0
 

@@ -23,6 +23,7 @@ from offboarding.models.messages import (
     Via,
 )
 from offboarding.models.status import Proposal
+from offboarding.models.text import person_key
 from offboarding.security.links import BadLink, parse
 from offboarding.workflows.state import OffboardingState
 
@@ -99,7 +100,7 @@ def same_slot(p: Proposal, key: str, by: str) -> bool:
     def slot(k: str) -> str:
         return k.rsplit(" ", 1)[0] if k.startswith("fix-contact ") else k
 
-    return p.by.casefold() == by.casefold() and slot(p.key) == slot(key)
+    return person_key(p.by) == person_key(by) and slot(p.key) == slot(key)
 
 
 def proposal(s: OffboardingState, key: str) -> Proposal | None:
@@ -110,7 +111,9 @@ def second_person(s: OffboardingState, msg: Message) -> str | None:
     """Why the sender cannot confirm this proposal (they made it), or None."""
     key = proposal_key(s, msg)
     proposed = proposal(s, key) if key else None
-    if proposed is not None and proposed.by.casefold() == msg.by.casefold():
+    # One person however they spell their name: "dana", "Dana", "dana" with a zero-width
+    # space or a Latin alpha are one ops person (issue 20, row 8).
+    if proposed is not None and person_key(proposed.by) == person_key(msg.by):
         return (f"{proposed.by} proposed this already; a second ops person (a different "
                 "--by) must confirm it")
     return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import uuid
@@ -97,7 +98,7 @@ class Lifecycles(RuleBasedStateMachine):
 
     def _end(self, handle: WorkflowHandle[Any, Any], outcome: str) -> OffboardingResult:
         typed = self.env.client.get_workflow_handle(handle.id, result_type=OffboardingResult)
-        result = self._await(typed.result())
+        result: OffboardingResult = self._await(typed.result())
         assert result.outcome == outcome
         st = result.status
         assert st.run_id is not None and st.run_id not in self.runs
@@ -247,7 +248,7 @@ def every_pair(n: int) -> list[int]:
 def test_the_walk_holds_every_ordered_pair_of_endings() -> None:
     walk = every_pair(len(ENDINGS))
     assert len(walk) == len(ENDINGS) ** 2 + 1
-    assert {(a, b) for a, b in zip(walk, walk[1:], strict=False)} == \
+    assert set(itertools.pairwise(walk)) == \
         {(a, b) for a in range(len(ENDINGS)) for b in range(len(ENDINGS))}
 
 

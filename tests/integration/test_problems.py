@@ -151,7 +151,8 @@ async def test_a_refused_scim_token_waits_for_ops_then_retries_or_skips(
         assert st.problems[0].note == "wiki decommissioned last week"
         assert cf2.systems[1].users[0] in scim.users("wiki")
         [revoked_mail] = [m for m in mail.messages
-                          if m.message_id == f"<access-revoked.{wid2}@offboarding.example.com>"]
+                          if m.message_id == f"<access-revoked.{st.records_key}"
+                                             "@offboarding.example.com>"]
         assert "wiki: skipped by ops, accounts NOT revoked" in revoked_mail.text()
         await cli.send(wid2, "cancel", Cancel(by="ops", reason="test over"))
         await handle2.result()

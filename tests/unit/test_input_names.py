@@ -48,12 +48,9 @@ LOOKALIKES: list[Any] = [
     ("dana\u00a0", "no-break space"),
     ("DANA", "capitals"),
     ("\u0430\u0251na", "Cyrillic a next to a Latin alpha"),
-    # Lookalikes within the Latin script are the same person by person_key; the workflow's
-    # four-eyes rule (workflows/authority.py) compares casefold until it uses person_key.
-    *[pytest.param(typed, why, marks=pytest.mark.xfail(
-        strict=True, reason="workflows/authority.py compares by.casefold(), not person_key"))
-      for typed, why in [("d\u0251na", "Latin alpha (same script)"),
-                         ("dan\u0251", "Latin alpha at the end")]],
+    # Lookalikes within the Latin script: the same person by person_key.
+    ("d\u0251na", "Latin alpha (same script)"),
+    ("dan\u0251", "Latin alpha at the end"),
 ]
 
 

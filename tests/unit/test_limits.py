@@ -19,7 +19,6 @@ from offboarding.models.messages import (
     Adjustment,
     Cancel,
     CompleteTask,
-    DisputeSettlement,
     ExtendNotice,
     FixContact,
     Message,
@@ -162,7 +161,7 @@ def test_the_worst_case_status_is_under_the_budget() -> None:
             attempt=attempt, location="l" * 1000, manifest_sha256="ab" * 32, files=1,
             bytes=1, skipped=[]))
         s.decide(NOW, "reject-data", "s" * 200, LONG, via="link", about="ab" * 32)
-    for n in range(MAX_IGNORED * 2):
+    for _ in range(MAX_IGNORED * 2):
         s.ignore(NOW, "n" * 1000, "b" * 1000, LONG)
     for task in s.status.tasks:
         _send(s, "complete-task", CompleteTask(by="o" * 200, task=task.key, note=LONG))
