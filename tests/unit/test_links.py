@@ -10,6 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from offboarding.models.messages import ApproveSettlement, Cancel, DisputeSettlement, VerifyData
 from offboarding.models.records import DataPackage
@@ -187,3 +190,38 @@ def test_a_verification_must_carry_the_checksum_its_link_was_issued_for(
     current = VerifyData(by=steward, checksum=new,
                          link=_mint(keys, family="data", document=new, email=steward))
     validate(s, "verify-data", current, "link", NOW)
+
+
+# ----- one spelling per token (issue 20, row 11) ----------------------------------------
+
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def test_padding_or_spare_bits_do_not_make_a_second_token(keys: LinkKeys) -> None:
+    """A genuine link with ``==`` appended, or its last character changed to one that
+    decodes to the same bytes, was accepted: two spellings of one token."""
+    token = _mint(keys)
+    sig = token.rsplit(".", 1)[1]
+    # 64 bytes of signature in 86 characters: the last one carries 4 spare bits.
+    same_bytes = sig[:-1] + B64URL[B64URL.index(sig[-1]) ^ 1]
+    assert base64.urlsafe_b64decode(same_bytes + "==") == base64.urlsafe_b64decode(sig + "==")
+    for spelling in (token + "==", token.rsplit(".", 1)[0] + "." + same_bytes):
+        with pytest.raises(BadLink, match="signature does not match"):
+            parse(spelling, keys.public(), NOW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_change_to_a_genuine_token_is_refused(data: st.DataObject) -> None:
+    keys = LinkKeys({"l1": Ed25519PrivateKey.from_private_bytes(b"k" * 32)}, "l1")
+    token = _mint(keys)
+    ends = [len(token), len(token) - 1, *(i for i, c in enumerate(token) if c == ".")]
+    at = data.draw(st.one_of(st.sampled_from(ends), st.integers(0, len(token))), label="at")
+    cut = data.draw(st.integers(0, 3), label="removed")
+    put = data.draw(st.one_of(st.sampled_from(["=", "==", "%3D"]),
+                              st.text(B64URL + ".=+/ ", max_size=3)), label="inserted")
+    changed = token[:at] + put + token[at + cut:]
+    if changed == token:
+        return
+    with pytest.raises(BadLink):
+        parse(changed, keys.public(), NOW)
