@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.throughput import Stack, client_files, say
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.models.status import Timings
 from offboarding.temporal import connect, register_search_attributes
 

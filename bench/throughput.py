@@ -30,7 +30,7 @@ from devtools.minio import MinioServer
 from devtools.procs import free_port, start_logged, stop
 from devtools.scim import ScimServer
 from devtools.stack import DevServer, worker_env
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import ScimSystem, Settings
 from offboarding.models import search_attributes as sa
 from offboarding.models.client_file import ClientFile

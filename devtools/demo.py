@@ -23,9 +23,9 @@ from devtools import approvers
 from devtools.examples import example_client
 from devtools.humans import FINANCE, NEEDS_STATUS, STEWARD, Answer, answer
 from devtools.scim import ScimClient
-from offboarding.cli.client import OffboardingClient, Refused
 from offboarding.cli.main import connect_for_cli
 from offboarding.cli.render import Renderer
+from offboarding.client import OffboardingClient, Refused
 from offboarding.config import Settings, load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import DisputeSettlement

@@ -22,7 +22,7 @@ from typing import TextIO
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
-from offboarding.cli.client import WORKFLOW_TYPE
+from offboarding.client import WORKFLOW_TYPE
 from offboarding.config import SettingsError, load_settings
 from offboarding.security.codec import CodecKeyError, ForgivingCodec
 from offboarding.temporal import connect

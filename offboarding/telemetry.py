@@ -23,7 +23,7 @@ from temporalio.client import Client
 from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-from offboarding.cli.client import WORKFLOW_TYPE
+from offboarding.client import WORKFLOW_TYPE
 from offboarding.models import search_attributes as sa
 from offboarding.models.stages import Wait
 

@@ -11,7 +11,7 @@ import traceback
 
 from temporalio.service import RPCError
 
-from offboarding.cli.client import Refused
+from offboarding.client import Refused
 from offboarding.config import SettingsError
 from offboarding.models.loading import InputError
 from offboarding.security.codec import CodecKeyError

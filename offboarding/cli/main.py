@@ -23,9 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
-from offboarding.cli.client import OffboardingClient, Refused
 from offboarding.cli.failures import DEBUG_ENV, DEBUG_FLAG, debugging, report
 from offboarding.cli.render import Renderer
+from offboarding.client import OffboardingClient, Refused
 from offboarding.config import Settings, load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError, load_client_file, load_model

@@ -40,7 +40,7 @@ from temporalio.client import Client
 from offboarding.activities.data_transfer import export_key
 from offboarding.activities.registry import bundle_store
 from offboarding.activities.stores import BundleStore, sha256
-from offboarding.cli.client import OffboardingClient, Refused
+from offboarding.client import OffboardingClient, Refused
 from offboarding.config import Settings
 from offboarding.portal import forms
 from offboarding.portal.documents import Subject, UnknownDocument, about

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from tests.conftest import ROOT
 from tests.helpers import client_file, links_to, new_worker, portal_server, wait_until

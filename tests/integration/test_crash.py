@@ -25,7 +25,7 @@ from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, start_logged, stop
 from devtools.scim import ScimServer
 from devtools.stack import DevServer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import (
     Cancel,

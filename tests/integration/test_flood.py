@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import (
     ApproveSettlement,

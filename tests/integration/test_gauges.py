@@ -12,7 +12,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.procs import free_port
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel
 from offboarding.telemetry import ApprovalGauges, prometheus_runtime

@@ -22,7 +22,7 @@ from temporalio.worker import Replayer
 from devtools.mailcapture import MailCapture
 from devtools.procs import start_logged, stop
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.loading import load_client_file
 from offboarding.models.messages import (

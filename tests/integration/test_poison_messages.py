@@ -16,7 +16,7 @@ from temporalio.worker import Replayer
 from devtools.mailcapture import MailCapture
 from devtools.procs import start_logged, stop
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import Cancel
 from offboarding.worker import workflow_runner

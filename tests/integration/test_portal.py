@@ -32,7 +32,7 @@ from devtools import stack
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, stop, wait_for_port
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient, Refused
+from offboarding.client import OffboardingClient, Refused
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import ApproveSettlement, Cancel, Message

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import MailCapture
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient, Refused
+from offboarding.client import OffboardingClient, Refused
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import (

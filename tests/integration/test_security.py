@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, stop, wait_for_port
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel, SkipStep
 from offboarding.security.codec import CodecKeyError, EncryptionCodec, load_keys, new_key_file

@@ -21,7 +21,7 @@ from devtools.mailcapture import MailCapture
 from devtools.procs import free_port, start_logged, wait_for_port
 from devtools.scim import ScimServer
 from offboarding.activities.email import Mailer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel, VerifyData
 from offboarding.models.records import EmailRequest

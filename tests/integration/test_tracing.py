@@ -30,7 +30,7 @@ from devtools.mailcapture import MailCapture
 from devtools.procs import start_logged, stop
 from devtools.scim import ScimServer
 from offboarding import tracing
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel
 from offboarding.portal.app import build_app

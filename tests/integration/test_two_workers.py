@@ -23,7 +23,7 @@ from devtools.mailcapture import MailCapture
 from devtools.minio import MinioServer
 from devtools.scim import ScimServer
 from offboarding.activities.registry import bundle_store, outbox
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, VerifyData
 from offboarding.models.status import OffboardingResult
@@ -144,6 +144,6 @@ async def test_two_workers_on_shared_storage_finish_what_a_killed_one_started(
     manifest = archived.read(key, "MANIFEST.json")
     assert manifest is not None and hashlib.sha256(manifest).hexdigest() == \
         archive.manifest_sha256
-    assert set(outbox(common).messages(handle.id)) == {f"{e.key}.eml"
+    assert set(outbox(common).messages(result.status.records_key)) == {f"{e.key}.eml"
                                                        for e in result.status.emails}
 

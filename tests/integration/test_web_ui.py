@@ -14,7 +14,7 @@ from playwright.async_api import async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
 
 from devtools.scim import ScimServer
-from offboarding.cli.client import OffboardingClient
+from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models import search_attributes as sa
 from tests.helpers import client_file, new_worker, wait_until, waiting_for

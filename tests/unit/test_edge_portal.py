@@ -23,7 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from offboarding.cli.client import Refused
+from offboarding.client import Refused
 from offboarding.config import Settings, SettingsError, load_settings
 from offboarding.portal.app import HEADERS, build_app
 from offboarding.portal.main import server_config

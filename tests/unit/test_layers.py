@@ -19,10 +19,13 @@ LAYERS = {
                                "offboarding.config", "offboarding.tracing"},
     "offboarding.workflows": {"offboarding.workflows", "offboarding.models",
                               "offboarding.activities", "offboarding.security"},
+    # The typed client (offboarding/client.py) is how everything above reaches Temporal.
+    "offboarding.client": {"offboarding.models"},
     "offboarding.cli": {"offboarding.cli", "offboarding.models", "offboarding.config",
-                        "offboarding.security", "offboarding.temporal", "offboarding.tracing"},
+                        "offboarding.security", "offboarding.temporal", "offboarding.tracing",
+                        "offboarding.client"},
     "offboarding.portal": {"offboarding.portal", "offboarding.models", "offboarding.config",
-                           "offboarding.security", "offboarding.temporal", "offboarding.cli",
+                           "offboarding.security", "offboarding.temporal", "offboarding.client",
                            "offboarding.activities", "offboarding.tracing"},
 }
 

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from offboarding.cli.client import workflow_id_for
+from offboarding.client import workflow_id_for
 from offboarding.models.records import (
     ArchiveReceipt,
     DataPackage,

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from devtools.mailcapture import Captured, MailCapture
 from devtools.scim import ScimServer
-from offboarding.cli.client import workflow_id_for
+from offboarding.client import workflow_id_for
 from offboarding.config import Settings
 from offboarding.models.status import OffboardingInput, OffboardingResult
 from offboarding.workflows.offboarding import ClientOffboarding
