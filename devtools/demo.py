@@ -142,7 +142,7 @@ async def _play_humans(ops: OffboardingClient, out: Renderer, st: OffboardingSta
                 await _by_link(out, st, found, link, http)
                 continue
         done.add(found.once)
-        out.console.print(f"  [cyan]> python starter.py {found.action} {st.workflow_id} "
+        out.console.print(f"  [cyan]> offboarding {found.action} {st.workflow_id} "
                           f"{escape(found.flags)}[/cyan]")
         ack = await ops.send(st.workflow_id, found.action, found.message)
         out.console.print(f"    accepted: {escape(ack.detail)}")

@@ -39,6 +39,9 @@ from offboarding.models.status import (
 )
 
 WORKFLOW_TYPE = "ClientOffboarding"
+COMMAND = "offboarding"
+"""The command people type (the console script; ``starter.py`` runs it from a checkout):
+every message, alert and hint names it."""
 
 
 class Refused(Exception):
@@ -93,7 +96,7 @@ class OffboardingClient:
         except WorkflowAlreadyStartedError:
             raise Refused(
                 f"{client_file.client_id} is already being offboarded by workflow {wid}; "
-                f"see: python starter.py status {wid}"
+                f"see: {COMMAND} status {wid}"
             ) from None
         return wid
 

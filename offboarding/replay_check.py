@@ -1,5 +1,5 @@
-"""``python starter.py replay-check`` (installed: ``offboarding-replay-check``): run before
-every deploy. It fetches the histories of the running offboardings and of those closed
+"""``offboarding replay-check`` (also ``offboarding-replay-check``): run before every
+deploy. It fetches the histories of the running offboardings and of those closed
 recently from the live namespace, decrypted with the operator's keys as the worker would,
 and replays each against the workflow code on disk. A change that would break an
 offboarding in flight (a command added, removed or reordered without
@@ -67,7 +67,7 @@ def _why(err: Exception) -> str:
 
 async def run(argv: list[str], client: Client | None = None, out: TextIO = sys.stdout,
               workflows: Sequence[type] = (ClientOffboarding,)) -> int:
-    p = argparse.ArgumentParser(prog="starter.py replay-check", description=__doc__,
+    p = argparse.ArgumentParser(prog="offboarding replay-check", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--address", help="Temporal address; overrides TEMPORAL_ADDRESS")
     p.add_argument("--limit", type=int, default=200, help="histories to check at most")

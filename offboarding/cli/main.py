@@ -25,7 +25,7 @@ from temporalio.service import TLSConfig
 
 from offboarding.cli.failures import DEBUG_ENV, DEBUG_FLAG, debugging, report
 from offboarding.cli.render import Renderer
-from offboarding.client import OffboardingClient, Refused
+from offboarding.client import COMMAND, OffboardingClient, Refused
 from offboarding.config import Settings, load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError, load_client_file, load_model
@@ -61,7 +61,7 @@ async def _start(ops: OffboardingClient, out: Renderer, args: argparse.Namespace
         out.emit(result, lambda: out.line(result.summary))
     else:
         out.emit({"workflow_id": wid}, lambda: out.line(
-            f"started {wid}\nfollow it: python starter.py status {wid}"))
+            f"started {wid}\nfollow it: {COMMAND} status {wid}"))
     return 0
 
 
@@ -178,6 +178,8 @@ def _message_from_args(name: str, action: Action, args: argparse.Namespace) -> M
     return load_model(action.model, fields, name)
 
 
+REPLAY_CHECK = "replay-check"
+
 GLOBAL_FLAGS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     # Named as the `temporal` CLI names them, so ops type what they know.
     (("--address",), {"help": "Temporal address; overrides TEMPORAL_ADDRESS and the address "
@@ -207,7 +209,7 @@ def _global_flags(parser: argparse.ArgumentParser, *, hidden: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="starter.py", description=__doc__,
+    p = _Parser(prog=COMMAND, description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _global_flags(p, hidden=False)
     # The same flags after the verb (`status WID --json`); SUPPRESS keeps the global value
@@ -238,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--waiting-for", choices=waits, metavar="WAIT",
                     help="one of: " + ", ".join(waits))
     ls.add_argument("--overdue", action="store_true")
+    sub.add_parser(REPLAY_CHECK, add_help=False, help=(
+        "before a deploy: replay the running offboardings' histories against this code "
+        f"(`{COMMAND} {REPLAY_CHECK} --help`)"))
     ls.add_argument("--all", action="store_true", help="include closed ones")
     verb("setup", help="register the search attributes on the namespace")
     # One verb per human action, its flags from the message's fields.
@@ -260,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
 async def run_cli(argv: list[str], client: Client | None = None,
                   out: TextIO = sys.stdout) -> int:
     try:
+        if argv[:1] == [REPLAY_CHECK]:
+            # The one verb that loads the workflow code, so only it imports it.
+            from offboarding import replay_check
+            return await replay_check.run(argv[1:])
         args = build_parser().parse_args(argv)
         output = "json" if args.json else (args.output or "text")
         if args.command == "validate":

@@ -39,7 +39,7 @@ async def until_done(run: Run, key: str, step: str,
                      to_ops=True, extra={
                          "what": key, "reminders": 0, "problem": True,
                          "since": run.clock.as_date(problem.since),
-                         "how": f"{why}. Fix the cause, then: python starter.py retry-step "
+                         "how": f"{why}. Fix the cause, then: offboarding retry-step "
                                 f"{run.workflow_id} --problem {key} --by <you> (or skip-step "
                                 "... --reason ...)"})
         await workflow.wait_condition(functools.partial(_settled_or_interrupted, run, problem))

@@ -156,8 +156,8 @@ async def test_the_demo_plays_ops_by_the_cli_and_approvers_by_their_links(
     assert "presses Approve" in out
     assert "downloads the package: manifest" in out and "presses Confirm" in out
     assert out.count("the portal answers: your decision was recorded") == 3
-    assert "> python starter.py meeting-held" in out  # ops still use the CLI
-    assert "> python starter.py approve-settlement" not in out
+    assert "> offboarding meeting-held" in out  # ops still use the CLI
+    assert "> offboarding approve-settlement" not in out
     assert [m.subject for m in mail.to("ap@acme-analytics.example")][1:] == [
         "Final settlement statement v1 for Acme Analytics Ltd",
         "Final settlement statement v2 for Acme Analytics Ltd",

@@ -69,7 +69,7 @@ async def data_transfer(run: Run) -> None:
             to=[steward], reminder_every=t.data_reminder_days,
             remind=functools.partial(asking.remind, run, verifiers, link, [steward]),
             escalate_after=t.data_escalation_days,
-            how="Verify the checksum of manifest.json: python starter.py verify-data "
+            how="Verify the checksum of manifest.json: offboarding verify-data "
                 f"{run.workflow_id} --checksum <sha256> --by <you>",
         )
         if p.rejected is None:

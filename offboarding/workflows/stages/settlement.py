@@ -46,7 +46,7 @@ async def settlement(run: Run) -> None:
             to=finance, remind=functools.partial(asking.remind, run, finance, link, finance),
             reminder_every=t.settlement_reminder_days,
             escalate_after=t.settlement_escalation_days,
-            how=f"Approve or dispute statement {statement.short_hash}: python starter.py "
+            how=f"Approve or dispute statement {statement.short_hash}: offboarding "
                 f"approve-settlement {run.workflow_id} --statement "
                 f"{statement.short_hash} --by <you>",
         )
