@@ -23,7 +23,7 @@ from devtools import approvers
 from devtools.examples import example_client
 from devtools.humans import FINANCE, NEEDS_STATUS, STEWARD, Answer, answer
 from devtools.scim import ScimClient
-from offboarding.cli.main import connect_for_cli
+from offboarding.cli.connection import connect_for_cli
 from offboarding.cli.render import Renderer
 from offboarding.client import OffboardingClient, Refused
 from offboarding.config import Settings, load_settings

@@ -21,17 +21,17 @@ from typing import Any, Literal, NoReturn, TextIO, Union, get_args, get_origin
 from pydantic.fields import FieldInfo
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
-from temporalio.service import TLSConfig
 
+from offboarding.cli.connection import connect_for_cli
 from offboarding.cli.failures import DEBUG_ENV, DEBUG_FLAG, debugging, report
 from offboarding.cli.render import Renderer
 from offboarding.client import COMMAND, OffboardingClient, Refused
-from offboarding.config import Settings, load_settings
+from offboarding.config import load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError, load_client_file, load_model
 from offboarding.models.messages import ACTIONS, LINK_FIELD, Action, Adjustment, Message
 from offboarding.models.stages import Stage, Wait
-from offboarding.temporal import DEFAULT_ADDRESS, connect, register_search_attributes
+from offboarding.temporal import register_search_attributes
 from offboarding.tracing import flush as flush_tracing
 from offboarding.tracing import setup as setup_tracing
 
@@ -267,7 +267,7 @@ async def run_cli(argv: list[str], client: Client | None = None,
     try:
         if argv[:1] == [REPLAY_CHECK]:
             # The one verb that loads the workflow code, so only it imports it.
-            from offboarding import replay_check
+            import offboarding.replay_check as replay_check
             return await replay_check.run(argv[1:])
         args = build_parser().parse_args(argv)
         output = "json" if args.json else (args.output or "text")
@@ -290,53 +290,6 @@ async def run_cli(argv: list[str], client: Client | None = None,
         return await VERBS[args.command](ops, renderer, args)
     except Exception as err:  # whatever it is, one line for a person (cli/failures.py)
         return report(err, debug=debugging(argv))
-
-
-async def connect_for_cli(args: argparse.Namespace, settings: Settings) -> Client:
-    """The server: --address, else TEMPORAL_ADDRESS, else the profile (--profile, --config-file,
-    TEMPORAL_PROFILE), else the one `make run` wrote, else localhost:7233; the other flags
-    override what those say. An unanswering server is named with its address's source."""
-    flag = vars(args).get  # the demo's parser has --address only
-    profile, config_file = flag("profile"), flag("config_file")
-    address: str | None
-    if args.address:
-        address, source = args.address, "--address"
-    elif os.environ.get("TEMPORAL_ADDRESS"):
-        address, source = os.environ["TEMPORAL_ADDRESS"], "TEMPORAL_ADDRESS"
-    elif profile or config_file or os.environ.get("TEMPORAL_PROFILE"):
-        address, source = None, f"profile {profile or os.environ.get('TEMPORAL_PROFILE')}"
-    elif settings.temporal_address:
-        address, source = settings.temporal_address, "OFFBOARDING_TEMPORAL_ADDRESS"
-    else:
-        address, source = DEFAULT_ADDRESS, "the default"
-    overrides: dict[str, Any] = {k: flag(k) for k in ("namespace", "api_key") if flag(k)}
-    tls = _tls(args)
-    if tls is not None:
-        overrides["tls"] = tls
-    try:
-        return await connect(address, settings.codec(), profile=profile,
-                             config_file=config_file, **overrides)
-    except (RuntimeError, ValueError, OSError) as err:
-        where = address or "the address the profile names"
-        raise Refused(f"cannot reach Temporal at {where} (from {source}): "
-                      f"{str(err).splitlines()[0][:200]}") from None
-
-
-def _tls(args: argparse.Namespace) -> TLSConfig | None:
-    flag = vars(args).get
-    paths = {name: flag(name) for name in ("tls_cert_path", "tls_key_path", "tls_ca_path")}
-    if not flag("tls") and not any(paths.values()) and not flag("tls_server_name"):
-        return None
-    read: dict[str, bytes | None] = {}
-    for name, path in paths.items():
-        try:
-            read[name] = path.read_bytes() if path else None
-        except OSError as err:
-            option = "--" + name.replace("_", "-")
-            raise Refused(f"{option} {path}: {err.strerror or type(err).__name__}") from None
-    return TLSConfig(client_cert=read["tls_cert_path"],
-                     client_private_key=read["tls_key_path"],
-                     server_root_ca_cert=read["tls_ca_path"], domain=flag("tls_server_name"))
 
 
 def main() -> NoReturn:

@@ -35,6 +35,12 @@ class Message(BaseModel):
     by: Person
     """Who acts: an email for approvers, a name or email for ops."""
 
+    @property
+    def via(self) -> Via:
+        """How it arrived, as an update: through the CLI or any Temporal client. (A signal's
+        handler records ``signal`` itself.)"""
+        return "cli"
+
 
 Family = Literal["settlement", "data"]
 """The two decisions approvers make, each with its own links."""
@@ -50,6 +56,11 @@ class ApproverDecision(Message):
 
     link: str | None = Field(default=None, max_length=1024)
     """The approver's signed link token (the portal puts it here; the workflow checks it)."""
+
+    @property
+    def via(self) -> Via:
+        """An update carrying a link came from the portal; the workflow checks the link."""
+        return "link" if self.link else "cli"
 
 
 class ApproveSettlement(ApproverDecision):
@@ -172,7 +183,6 @@ ACTIONS: dict[str, Action] = {
     "retry-step": Action(RetryStep, "ops: the cause of a problem is fixed; try its step again"),
     "skip-step": Action(SkipStep, "ops: give up on a problem's step, with a reason"),
 }
-MESSAGE_TYPES: dict[str, type[Message]] = {name: a.model for name, a in ACTIONS.items()}
 
 
 class Ack(BaseModel):

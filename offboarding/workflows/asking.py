@@ -11,9 +11,7 @@ from typing import Any
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from offboarding.models.records import LinkRequest
-
+from offboarding.models.records import LinkRequest
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
 from offboarding.workflows.sending import notify

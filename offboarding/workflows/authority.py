@@ -28,13 +28,6 @@ from offboarding.security.links import BadLink, parse
 from offboarding.workflows.state import OffboardingState
 
 
-def channel(msg: Message, signal: bool) -> Via:
-    """How a message arrived: a signal, or an update with or without an approver's link."""
-    if signal:
-        return "signal"
-    return "link" if isinstance(msg, ApproverDecision) and msg.link else "cli"
-
-
 def document(s: OffboardingState, family: str | None) -> str | None:
     """What an approver decides on now: the current statement or export."""
     if family == "settlement" and s.status.statements:

@@ -10,10 +10,7 @@ With tracing off the context is empty and this does nothing. Only the trace cont
 
 from __future__ import annotations
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from opentelemetry.context import attach, get_current
+from opentelemetry.context import attach, get_current
 
 from offboarding.workflows.context import Run
 

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from opentelemetry.context import Context
 from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from opentelemetry.context import Context
 
 from offboarding.models.client_file import ClientFile
 from offboarding.models.stages import Stage

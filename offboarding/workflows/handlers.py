@@ -14,11 +14,9 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from offboarding.models.messages import ACTIONS, Ack, Message, Via
-    from offboarding.security.codec import UNDECODABLE, UNDECODABLE_REASON
-
-from offboarding.workflows import authority, causes, rules
+from offboarding.models.messages import ACTIONS, Ack, Message, Via
+from offboarding.security.codec import UNDECODABLE, UNDECODABLE_REASON
+from offboarding.workflows import causes, rules
 from offboarding.workflows.context import Run
 
 W = TypeVar("W", bound=type)
@@ -68,17 +66,17 @@ def receive_signal(run: Run, name: str, args: Sequence[RawValue]) -> None:
 
 def validate_update(run: Run, name: str, msg: Message) -> None:
     try:
-        rules.validate(run.s, name, msg, authority.channel(msg, signal=False), run.clock.now())
+        rules.validate(run.s, name, msg, msg.via, run.clock.now())
     except rules.Rejected as err:
         raise ApplicationError(str(err), type="Rejected", non_retryable=True) from None
 
 
 def receive_update(run: Run, name: str, msg: Message) -> Ack:
-    return _accept(run, name, msg, authority.channel(msg, signal=False))
+    return _accept(run, name, msg, msg.via)
 
 
 def _accept(run: Run, name: str, msg: Message, via: Via) -> Ack:
-    detail = rules.apply(run.s, name, msg, run.clock.now(), via)
+    detail = rules.apply(run.s, name, msg, via, run.clock.now())
     causes.note(run)
     run.vis.publish()
     return Ack(stage=run.s.status.stage, detail=detail)

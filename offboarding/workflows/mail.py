@@ -7,11 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from offboarding.models.records import Attachment, LinkRequest
-
+from offboarding.models.records import Attachment, LinkRequest
 from offboarding.workflows.context import Run
 from offboarding.workflows.problems import until_done
 from offboarding.workflows.sending import base_context, send

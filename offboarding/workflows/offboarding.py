@@ -15,10 +15,11 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 # Imported once for the worker, not again for every workflow run: only this module is
-# reloaded per run by the sandbox. The modules below are deterministic (no I/O, no clock
-# but workflow.now, no randomness, no mutable module state; tests/unit/test_layers.py
-# checks what they import), and re-executing them per run made the replay of a contract
-# end about a third slower.
+# reloaded per run by the sandbox, and everything below (with what it imports in turn) is
+# passed through from here, so no other workflow module needs a block of its own. The
+# modules below are deterministic (no I/O, no clock but workflow.now, no randomness, no
+# mutable module state; tests/unit/test_layers.py checks what they import), and
+# re-executing them per run made the replay of a contract end about a third slower.
 with workflow.unsafe.imports_passed_through():
     # Loaded lazily by pydantic's EmailStr; passed through so the sandbox doesn't reload them.
     import email_validator  # noqa: F401

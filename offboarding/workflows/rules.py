@@ -63,7 +63,7 @@ def validate(s: OffboardingState, name: str, msg: Message, via: Via, now: dateti
     RULES[name].check(s, msg)
 
 
-def apply(s: OffboardingState, name: str, msg: Message, now: datetime, via: Via) -> str:
+def apply(s: OffboardingState, name: str, msg: Message, via: Via, now: datetime) -> str:
     """Record an accepted message. An action that needs a second person is only proposed
     until a different one sends it too."""
     key = authority.proposal_key(s, msg)

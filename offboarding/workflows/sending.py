@@ -13,10 +13,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, CancelledError
 
-with workflow.unsafe.imports_passed_through():
-    from offboarding.activities.email import Mailer
-    from offboarding.models.records import Attachment, EmailReceipt, EmailRequest, LinkRequest
-
+from offboarding.activities.email import Mailer
+from offboarding.models.records import Attachment, EmailReceipt, EmailRequest, LinkRequest
 from offboarding.workflows.context import Run
 
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,

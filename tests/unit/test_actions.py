@@ -125,7 +125,7 @@ def test_every_action_against_every_stage(cf: ClientFile, name: str, stage: Stag
         assert s.status == before, "a refused message changes nothing"
         return
     assert stage in ACCEPTED_IN[name], f"{name} accepted in {stage}"
-    detail = apply(s, name, msg, NOW, "cli")
+    detail = apply(s, name, msg, "cli", NOW)
     assert detail and s.status.decisions[-1].by == msg.by, "who decided is recorded"
 
 

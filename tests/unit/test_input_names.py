@@ -64,7 +64,7 @@ def _proposed_by_dana(cf: ClientFile) -> OffboardingState:
     s.status.stage = Stage.NOTICE_PERIOD
     first = FixContact(by="dana", role="billing", email="ap@new.example")
     validate(s, "fix-contact", first, "cli", NOW)
-    assert "proposed" in apply(s, "fix-contact", first, NOW, "cli")
+    assert "proposed" in apply(s, "fix-contact", first, "cli", NOW)
     return s
 
 

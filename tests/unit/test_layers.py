@@ -21,9 +21,10 @@ LAYERS = {
                               "offboarding.activities", "offboarding.security"},
     # The typed client (offboarding/client.py) is how everything above reaches Temporal.
     "offboarding.client": {"offboarding.models"},
+    # offboarding.replay_check (which loads the workflow code) only when that verb runs.
     "offboarding.cli": {"offboarding.cli", "offboarding.models", "offboarding.config",
                         "offboarding.security", "offboarding.temporal", "offboarding.tracing",
-                        "offboarding.client"},
+                        "offboarding.client", "offboarding.replay_check"},
     "offboarding.portal": {"offboarding.portal", "offboarding.models", "offboarding.config",
                            "offboarding.security", "offboarding.temporal", "offboarding.client",
                            "offboarding.activities", "offboarding.tracing"},

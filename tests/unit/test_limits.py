@@ -55,7 +55,7 @@ def _send(s: OffboardingState, name: str, msg: Message) -> bool:
         validate(s, name, msg, "cli", NOW)
     except Rejected:
         return False
-    apply(s, name, msg, NOW, "cli")
+    apply(s, name, msg, "cli", NOW)
     return True
 
 

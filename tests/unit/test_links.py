@@ -124,7 +124,7 @@ def test_a_decision_through_a_link_is_recorded_with_its_channel(keys: LinkKeys) 
     msg = ApproveSettlement(by=who, statement_hash=doc, link=_mint(keys, document=doc,
                                                                    email=who))
     validate(s, "approve-settlement", msg, "link", NOW)
-    apply(s, "approve-settlement", msg, NOW, "link")
+    apply(s, "approve-settlement", msg, "link", NOW)
     decision = s.status.decisions[-1]
     assert (decision.by, decision.via, decision.about) == (who, "link", doc)
 

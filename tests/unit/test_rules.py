@@ -32,14 +32,14 @@ def test_one_person_cannot_redirect_a_contact_alone() -> None:
     s, cf = _state()
     attacker = FixContact(by="anyone", role="billing", email="attacker@evil.example")
     validate(s, "fix-contact", attacker, "cli", NOW)
-    detail = apply(s, "fix-contact", attacker, NOW, "cli")
+    detail = apply(s, "fix-contact", attacker, "cli", NOW)
     assert "proposed by anyone; a second ops person must confirm it" in detail
     assert s.address(cf.contacts.billing.email) == cf.contacts.billing.email, "not applied"
     with pytest.raises(Rejected, match="anyone proposed this already; a second ops person"):
         validate(s, "fix-contact", attacker.model_copy(update={"by": "ANYONE"}), "cli", NOW)
     confirm = attacker.model_copy(update={"by": "ops-lead"})
     validate(s, "fix-contact", confirm, "cli", NOW)
-    apply(s, "fix-contact", confirm, NOW, "cli")
+    apply(s, "fix-contact", confirm, "cli", NOW)
     assert s.address(cf.contacts.billing.email) == "attacker@evil.example"
     assert s.status.proposals == []
     [proposed, applied] = s.status.decisions
@@ -54,20 +54,20 @@ def test_skipping_access_revocation_needs_a_second_person_other_skips_do_not() -
     s, _ = _state()
     access = s.raise_problem("access-crm", "access-revocation", "401", NOW)
     mail = s.raise_problem("mail-farewell", "farewell", "refused", NOW)
-    apply(s, "skip-step", SkipStep(by="al", problem="mail-farewell", reason="gone"), NOW, "cli")
+    apply(s, "skip-step", SkipStep(by="al", problem="mail-farewell", reason="gone"), "cli", NOW)
     assert mail.resolution == "skip", "an ordinary skip needs one person"
-    apply(s, "skip-step", SkipStep(by="al", problem="access-crm", reason="later"), NOW, "cli")
+    apply(s, "skip-step", SkipStep(by="al", problem="access-crm", reason="later"), "cli", NOW)
     assert access.resolution is None
     with pytest.raises(Rejected, match="a second ops person"):
         validate(s, "skip-step", SkipStep(by="al", problem="access-crm", reason="later"),
                  "cli", NOW)
-    apply(s, "skip-step", SkipStep(by="bo", problem="access-crm", reason="later"), NOW, "cli")
+    apply(s, "skip-step", SkipStep(by="bo", problem="access-crm", reason="later"), "cli", NOW)
     assert access.resolution == "skip" and access.resolved_by == "bo"
 
 
 def test_the_second_person_rule_can_be_turned_off() -> None:
     s, cf = _state(second_ops=False)
-    apply(s, "fix-contact", FixContact(by="al", role="billing", email="ap@new.example"), NOW, "cli")
+    apply(s, "fix-contact", FixContact(by="al", role="billing", email="ap@new.example"), "cli", NOW)
     assert s.address(cf.contacts.billing.email) == "ap@new.example"
 
 

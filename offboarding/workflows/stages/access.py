@@ -9,11 +9,9 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from offboarding.activities.access import AccessRevoker
-    from offboarding.models.client_file import SystemAccess
-    from offboarding.models.records import RevokeRequest, SystemRevocation
-
+from offboarding.activities.access import AccessRevoker
+from offboarding.models.client_file import SystemAccess
+from offboarding.models.records import RevokeRequest, SystemRevocation
 from offboarding.models.stages import Stage
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email

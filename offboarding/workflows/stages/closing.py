@@ -8,10 +8,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from offboarding.activities.archive import Archiver
-    from offboarding.models.records import Attachment
-
+from offboarding.activities.archive import Archiver
+from offboarding.models.records import Attachment
 from offboarding.models.stages import Stage, Wait
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email

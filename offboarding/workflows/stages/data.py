@@ -11,10 +11,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-with workflow.unsafe.imports_passed_through():
-    from offboarding.activities.data_transfer import DataTransfer
-    from offboarding.models.records import ExportRequest, LinkRequest, PurgeRequest
-
+from offboarding.activities.data_transfer import DataTransfer
+from offboarding.models.records import ExportRequest, LinkRequest, PurgeRequest
 from offboarding.models.stages import Stage, Wait
 from offboarding.workflows import asking
 from offboarding.workflows.context import Run

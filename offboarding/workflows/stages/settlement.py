@@ -5,13 +5,9 @@ from __future__ import annotations
 
 import functools
 
-from temporalio import workflow
-
-with workflow.unsafe.imports_passed_through():
-    from offboarding.models.messages import Adjustment
-    from offboarding.models.records import LinkRequest
-    from offboarding.models.settlement import compute_statement
-
+from offboarding.models.messages import Adjustment
+from offboarding.models.records import LinkRequest
+from offboarding.models.settlement import compute_statement
 from offboarding.models.stages import Stage, Wait
 from offboarding.workflows import asking
 from offboarding.workflows.context import Run
