@@ -26,7 +26,7 @@ def example_client(example: str = "contract-end", *, tag: str, data_root: Path,
     """The example as client ``<example's id>-<tag>``; its accounts tagged too, unless
     ``tag_users`` is False (the demo reuses the example's own accounts). Without a
     ``documents_root`` its documents stay the example client's (``acme-analytics/...``),
-    which ``validate`` refuses for another client id (issue 20, row 6)."""
+    which ``validate`` refuses for another client id."""
     data = copy.deepcopy(_example(example))
     client_id = data["client_id"] = f"{data['client_id']}-{tag}"
     contract = data["contract"]

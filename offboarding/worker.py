@@ -53,7 +53,7 @@ reach: a Rust (pyo3) or C extension cannot be initialised twice in one process, 
 import from inside the sandbox panics and aborts the whole worker. ``cryptography`` is
 reached when a forged link's signature fails: the Rust core imports ``InvalidSignature``
 while the sandbox's importer is in force, and every worker that picked the update up
-died (issue 20, row 1). tests/unit/test_sandbox.py fails when a new native extension
+died. tests/unit/test_sandbox.py fails when a new native extension
 becomes reachable without being listed here."""
 
 

@@ -3,12 +3,12 @@
 A data set is a folder or file in the client's own folder of the data root
 (``<client_id>/...``). A symbolic link inside one may point anywhere (``/etc/passwd``,
 another client's folder): exporting followed it into the client's package, and purging
-failed on it forever (issue 10, rows 3-5). Here a link on the way to a data set is refused
+failed on it forever. Here a link on the way to a data set is refused
 as a problem for ops, a link inside one is skipped and listed, files are opened with
 O_NOFOLLOW, and deletion removes links themselves, never what they point to.
 
 A document (attached to the knowledge-transfer mail) is read the same way: a link in the
-client's folder of the documents root mailed another client's runbook (issue 20, row 6).
+client's folder of the documents root mailed another client's runbook.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ NOT_A_FILE = "; only regular files are exported"
 
 def skipped_because(path: Path) -> str:
     """Why an entry of a data set was left out of the export, as the manifest says it:
-    a FIFO was reported as "a symbolic link" (issue 20)."""
+    a FIFO was reported as "a symbolic link"."""
     try:
         mode = path.lstat().st_mode
     except OSError:

@@ -192,7 +192,7 @@ class Mailer:
         return part
 
     def _document(self, rel: str) -> bytes | None:
-        # Links are never followed, on any component of the path (issue 20, row 6).
+        # Links are never followed, on any component of the path.
         from offboarding.activities.data_sets import read_document
 
         return read_document(self.settings.documents_root, rel)

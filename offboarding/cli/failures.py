@@ -1,7 +1,7 @@
 """What the CLI prints when something fails: ``error: ...`` and exit code 1, never a
-traceback (issue 20, row 12: ``status`` of an offboarding too large for Temporal printed
-one). A refusal may take several lines, one per problem; anything unexpected takes one,
-and ``--debug`` (or ``OFFBOARDING_DEBUG=1``) adds the traceback."""
+traceback (``status`` of an offboarding too large for Temporal used to print one). A
+refusal may take several lines, one per problem; anything unexpected takes one, and
+``--debug`` (or ``OFFBOARDING_DEBUG=1``) adds the traceback."""
 
 from __future__ import annotations
 

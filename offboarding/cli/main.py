@@ -296,7 +296,7 @@ def main() -> NoReturn:
     """Exit with os._exit once the output is flushed: a short-lived process holding a
     Temporal client aborted at interpreter shutdown about once in 20-100 runs (``Fatal
     Python error: PyGILState_Release``, exit 134), after successes and refusals alike,
-    as the SDK's runtime threads met a finalising interpreter (issue 10, row 12)."""
+    as the SDK's runtime threads met a finalising interpreter."""
     try:
         code = asyncio.run(run_cli(sys.argv[1:]))
     except KeyboardInterrupt:  # Ctrl-C: the shell's convention, without a traceback

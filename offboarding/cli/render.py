@@ -1,7 +1,7 @@
 """How the CLI shows things: rich tables for people, JSON for scripts (``--json``).
 
 User text (names, reasons, who) is escaped everywhere: ``[/]`` in a cancel reason is rich
-markup, and crashed every later ``status`` and ``watch`` (issue 10, row 8)."""
+markup, and crashed every later ``status`` and ``watch``."""
 
 from __future__ import annotations
 

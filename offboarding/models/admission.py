@@ -2,7 +2,7 @@
 
 They live apart from the model's validators on purpose: the model also decodes the inputs
 of offboardings already recorded in Temporal's histories, which must keep decoding after a
-rule is added (tests/test_replay.py), and some rules need today's date, which a workflow
+rule is added (tests/replay/test_replay.py), and some rules need today's date, which a workflow
 may not read. ``load_client_file`` (the CLI's validate and start) applies them.
 """
 

@@ -43,11 +43,11 @@ RelPath = Annotated[str, Field(max_length=500), AfterValidator(printable_line),
                     AfterValidator(_relative_path)]
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
-# What one client file may hold (issue 10, row 6). The file travels whole as the workflow
+# What one client file may hold. The file travels whole as the workflow
 # input and its account becomes the settlement statement, so each list is bounded to keep
 # every payload far below Temporal's 2 MB limit: at these maxima, after two disputes, the
 # largest payload in the history and the status stay under 1 MB
-# (tests/test_hostile_input.py measures both).
+# (tests/integration/test_hostile_input.py measures both).
 MAX_INVOICES = 1000
 MAX_PAYMENTS = 1000
 MAX_CREDITS = 500

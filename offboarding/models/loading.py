@@ -22,8 +22,7 @@ MAX_BYTES = 500_000
 """A client file travels whole as the workflow input: half a megabyte keeps it, and what
 the workflow derives from it, well below Temporal's 2 MB payload limit."""
 MAX_DEPTH = 32
-"""A client file is five levels deep; ten thousand made ``validate`` print a traceback
-(issue 20, row 12)."""
+"""A client file is five levels deep; ten thousand made ``validate`` print a traceback."""
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -60,7 +59,7 @@ def _twice(key: object, first: int, second: int) -> _Unparseable:
 
 class _YamlLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key given twice (it kept the last: a second
-    ``approvers:`` replaced the first, issue 20 row 7) and nesting deeper than MAX_DEPTH
+    ``approvers:`` replaced the first) and nesting deeper than MAX_DEPTH
     (its composer recurses once per level)."""
 
     def __init__(self, stream: str) -> None:
@@ -174,7 +173,7 @@ def load_model(model: type[M], data: Any, source: str) -> M:
 
 
 def own_problems(client: ClientFile) -> list[str]:
-    """Rules beside ``admission_problems`` (issue 20): like them, checked when a file may
+    """Rules beside ``admission_problems``: like them, checked when a file may
     start an offboarding, not when a recorded input is decoded."""
     own, problems = client.client_id, []
     for n, document in enumerate(client.documents):  # row 6: as data sets already are

@@ -1,9 +1,9 @@
 """Money as Decimal with two places: floats are refused because they cannot hold cents exactly.
 
 Amounts are bounded (MAX_AMOUNT): Decimal's context holds 28 digits, and an amount of 26
-digits, or ``1E+30``, passed validation and then failed every settlement computation
-(issue 10, row 9). With at most a few thousand lines of at most 12 integer digits, every
-sum a statement makes stays far inside that precision."""
+digits, or ``1E+30``, passed validation and then failed every settlement computation.
+With at most a few thousand lines of at most 12 integer digits, every sum a statement
+makes stays far inside that precision."""
 
 from __future__ import annotations
 

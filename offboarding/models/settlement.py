@@ -71,7 +71,7 @@ def compute_statement(
     (the client file checks that they agree), so they appear only as a total, described as
     already deducted. Every printed form shows the lines and totals with the sign they
     carry into the balance, so a reader adding them up gets the balance
-    (tests/test_statement.py). The hash covers what the approver sees and must not change
+    (tests/unit/test_statement.py). The hash covers what the approver sees and must not change
     for a given account: approvers send it back.
     """
     zero = Decimal("0.00")

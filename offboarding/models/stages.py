@@ -28,6 +28,25 @@ class Stage(StrEnum):
     CANCELLED = "cancelled"
 
 
+class StepKey(StrEnum):
+    """The checklist's steps (``status.steps``), by the keys the status and the archived
+    records carry: their strings never change."""
+
+    CONTRACT_REVIEW = "contract-review"
+    NOTICE = "notice"
+    NOTICE_PERIOD = "notice-period"
+    REVIEW_MEETING = "review-meeting"
+    SETTLEMENT = "settlement"
+    DATA_TRANSFER = "data-transfer"
+    ACCESS_REVOCATION = "access-revocation"
+    KNOWLEDGE_TRANSFER = "knowledge-transfer"
+    FEEDBACK = "feedback"
+    ARCHIVE = "archive"
+    FAREWELL = "farewell"
+    DATA_RETENTION = "data-retention"
+    KEEP_IN_TOUCH = "keep-in-touch"
+
+
 class Wait(StrEnum):
     NOTICE_PERIOD = "notice-period"
     MEETING = "meeting"

@@ -2,7 +2,7 @@
 
 Python's e-mail and str.splitlines() treat far more than CR and LF as line breaks
 (VT, FF, the file/group/record separators, NEL, U+2028, U+2029): a client name holding one
-of them became a second header line in the notice (issue 10, row 7). A line also refuses
+of them became a second header line in the notice. A line also refuses
 the bidirectional controls, which make text read differently from what it holds.
 """
 
@@ -46,7 +46,7 @@ def printable_text(value: str) -> str:
     return value
 
 
-# ----- a person's name (issue 20, row 8) ---------------------------------------------------
+# ----- a person's name ----------------------------------------------------------------
 # ``fix-contact --by dana`` and then ``--by 'dana\u200b'`` (or with a Cyrillic a, U+0430) were two
 # people to the four-eyes rule. A name is normalised (NFKC, spaces collapsed), refuses what
 # prints as nothing and words that mix scripts or only look Latin (as Unicode's UTS #39

@@ -1,2 +1,2 @@
 """The approvals portal: where finance approvers and the client's data steward decide,
-from the signed link in their email (issue 12)."""
+from the signed link in their email."""

@@ -94,7 +94,7 @@ class ForgivingCodec(PayloadCodec):
     The worker decodes every payload of a workflow activation before the workflow sees
     any. One signal whose payload would not decrypt (forged, or sent by an operator whose
     CLI held a rotated-out key) failed every workflow task from then on, and since the
-    signal stays in the history, restarts could not help (issue 10, row 1). Marked
+    signal stays in the history, restarts could not help. Marked
     instead, the signal handler records it as ignored, an update carrying one is rejected
     by the SDK, and anything else still fails loudly in the payload converter
     ("unknown payload encoding") rather than silently.

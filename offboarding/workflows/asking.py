@@ -3,7 +3,7 @@ own signed link to the approvals portal (the mailer signs it; see security/links
 
 Offboardings that began before links existed go on as they started: they mailed the
 statement to billing only and one reminder to all approvers, and replaying them must
-issue the same commands. ``workflow.patched(APPROVAL_LINKS)`` tells the two apart."""
+issue the same commands. ``workflow.patched(patches.APPROVAL_LINKS)`` tells the two apart."""
 
 from __future__ import annotations
 
@@ -12,17 +12,18 @@ from typing import Any
 from temporalio import workflow
 
 from offboarding.models.records import LinkRequest
+from offboarding.models.stages import StepKey
+from offboarding.workflows import patches
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
 from offboarding.workflows.sending import notify
 from offboarding.workflows.waits import together
 
-APPROVAL_LINKS = "approval-links"
 """Stored in histories as a marker: never rename it."""
 
 
 def links_on() -> bool:
-    return workflow.patched(APPROVAL_LINKS)
+    return workflow.patched(patches.APPROVAL_LINKS)
 
 
 def unique(people: list[str]) -> list[str]:
@@ -33,13 +34,12 @@ def unique(people: list[str]) -> list[str]:
     return list(first.values())
 
 
-async def ask(run: Run, key: str, template: str, step: str, people: list[str],
+async def ask(run: Run, key: str, template: str, step: StepKey, people: list[str],
               link: LinkRequest, extra: dict[str, Any]) -> None:
     """Each person their own message (key ``<key>-<n>``, n counting from 1 in the order
     the client file lists them), sent side by side."""
-    await together(*(email(run, f"{key}-{n}", template, step, [person], extra=extra,
-                           link=link)
-                     for n, person in enumerate(unique(people), 1)))
+    await together(*(email(run, f"{key}-{n}", template=template, step=step, to=[person],
+                           extra=extra, link=link) for n, person in enumerate(unique(people), 1)))
 
 
 async def remind(run: Run, people: list[str], link: LinkRequest, before: list[str],

@@ -105,7 +105,7 @@ def second_person(s: OffboardingState, msg: Message) -> str | None:
     key = proposal_key(s, msg)
     proposed = proposal(s, key) if key else None
     # One person however they spell their name: "dana", "Dana", "dana" with a zero-width
-    # space or a Latin alpha are one ops person (issue 20, row 8).
+    # space or a Latin alpha are one ops person.
     if proposed is not None and person_key(proposed.by) == person_key(msg.by):
         return (f"{proposed.by} proposed this already; a second ops person (a different "
                 "--by) must confirm it")

@@ -8,16 +8,19 @@ from __future__ import annotations
 from typing import Any
 
 from offboarding.models.records import Attachment, LinkRequest
+from offboarding.models.stages import StepKey
 from offboarding.workflows.context import Run
 from offboarding.workflows.problems import until_done
 from offboarding.workflows.sending import base_context, send
 
 
-async def email(run: Run, key: str, template: str, step: str, to: list[str], *,
+async def email(run: Run, key: str, *, template: str, step: StepKey, to: list[str],
                 cc: list[str] | None = None, extra: dict[str, Any] | None = None,
                 attachments: list[Attachment] | None = None,
                 link: LinkRequest | None = None) -> None:
-    """``key`` makes the Message-ID and the outbox record (exactly-once): never rename one."""
+    """``key`` makes the Message-ID and the outbox record (exactly-once): never rename one.
+    ``template`` names the files in activities/templates, ``step`` the checklist step a
+    refused recipient holds up."""
     context = base_context(run, extra)
     receipt = await until_done(run, f"mail-{key}", step, lambda: send(
         run, key, template, to, cc=cc, context=context, attachments=attachments, link=link))

@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     import idna  # noqa: F401
 
     from offboarding.models.messages import Cancel
-    from offboarding.models.stages import Stage
+    from offboarding.models.stages import Stage, StepKey
     from offboarding.models.status import (
         OffboardingInput,
         OffboardingResult,
@@ -125,8 +125,8 @@ async def _closing(run: Run) -> None:
 async def _renewed(run: Run) -> None:
     renew = run.s.pending.renew
     assert renew is not None
-    await email(run, "renewal-confirmation", "renewal_confirmation", "notice",
-                [run.client.contacts.primary.email], extra={"note": renew.note})
+    await email(run, "renewal-confirmation", template="renewal_confirmation", step=StepKey.NOTICE,
+                to=[run.client.contacts.primary.email], extra={"note": renew.note})
     run.s.skip_remaining(run.clock.now(), "contract renewed")
 
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from offboarding.models.stages import StepKey
 from offboarding.models.status import Problem
 from offboarding.workflows import causes
 from offboarding.workflows.context import Run
@@ -20,7 +21,7 @@ from offboarding.workflows.sending import cancelled, cause, notify
 T = TypeVar("T")
 
 
-async def until_done(run: Run, key: str, step: str,
+async def until_done(run: Run, key: str, step: StepKey,
                      call: Callable[[], Awaitable[T]]) -> T | None:
     """Run an activity until it succeeds or ops skip it (then None). ``key`` names the
     problem for ops (``retry-step --problem KEY``), so it is stored: never rename one."""

@@ -24,7 +24,7 @@ from offboarding.models.messages import (
 )
 from offboarding.models.records import EmailReceipt
 from offboarding.models.settlement import Statement
-from offboarding.models.stages import WHO_ACTS, Stage, Wait
+from offboarding.models.stages import WHO_ACTS, Stage, StepKey, Wait
 from offboarding.models.status import (
     Decision,
     Ignored,
@@ -35,21 +35,22 @@ from offboarding.models.status import (
     StepState,
 )
 
-STEPS: list[tuple[str, str]] = [
-    ("contract-review", "Contract review"),
-    ("notice", "Notice of contract conclusion"),
-    ("notice-period", "Notice period"),
-    ("review-meeting", "Final review meeting"),
-    ("settlement", "Financial settlement"),
-    ("data-transfer", "Data transfer and verification"),
-    ("access-revocation", "Access revocation"),
-    ("knowledge-transfer", "Knowledge transfer"),
-    ("feedback", "Feedback"),
-    ("archive", "Archive"),
-    ("farewell", "Farewell"),
-    ("data-retention", "Deletion of our copy of the data"),
-    ("keep-in-touch", "Keeping in touch"),
+STEPS: list[tuple[StepKey, str]] = [
+    (StepKey.CONTRACT_REVIEW, "Contract review"),
+    (StepKey.NOTICE, "Notice of contract conclusion"),
+    (StepKey.NOTICE_PERIOD, "Notice period"),
+    (StepKey.REVIEW_MEETING, "Final review meeting"),
+    (StepKey.SETTLEMENT, "Financial settlement"),
+    (StepKey.DATA_TRANSFER, "Data transfer and verification"),
+    (StepKey.ACCESS_REVOCATION, "Access revocation"),
+    (StepKey.KNOWLEDGE_TRANSFER, "Knowledge transfer"),
+    (StepKey.FEEDBACK, "Feedback"),
+    (StepKey.ARCHIVE, "Archive"),
+    (StepKey.FAREWELL, "Farewell"),
+    (StepKey.DATA_RETENTION, "Deletion of our copy of the data"),
+    (StepKey.KEEP_IN_TOUCH, "Keeping in touch"),
 ]
+STEP_KEYS: frozenset[str] = frozenset(StepKey)
 TASKS: list[tuple[str, str, str]] = [
     ("terms-met", "Contract terms met", "contract-review"),
     ("deliverables-addressed", "Outstanding deliverables addressed", "contract-review"),
@@ -113,7 +114,7 @@ class OffboardingState:
 
     # ----- checklist bookkeeping -------------------------------------------------------
 
-    def mark(self, key: str, state: StepState, now: datetime, detail: str | None = None,
+    def mark(self, key: StepKey, state: StepState, now: datetime, detail: str | None = None,
              by: str | None = None) -> None:
         step = self.status.step(key)
         step.state = state
@@ -125,8 +126,8 @@ class OffboardingState:
 
     def enter(self, stage: Stage, now: datetime, detail: str = "") -> None:
         self.status.stage = stage
-        if stage in dict(STEPS):
-            self.mark(stage, "active", now, detail)
+        if stage in STEP_KEYS:  # a stage that is also a step (the same string)
+            self.mark(StepKey(stage), "active", now, detail)
 
     def add_statement(self, statement: Statement) -> None:
         """The new current statement; the one it replaces keeps its totals and hash only."""

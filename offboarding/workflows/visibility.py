@@ -1,7 +1,7 @@
 """What the Web UI and ``list`` see of a running offboarding: its search attributes and
 its "current details". The ``status`` query stays the source of truth; these follow it.
 
-Since ``PUBLISH_ON_CHANGE`` an upsert carries only the attributes that changed and is
+Since ``patches.PUBLISH_ON_CHANGE`` an upsert carries only the attributes that changed and is
 left out when none did (8 of the 21 upserts of a typical offboarding changed nothing),
 and the workflow publishes before every wait, so the attributes are fresh whenever it
 blocks without each step having to remember. Offboardings started before the change
@@ -17,9 +17,8 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from offboarding.models import search_attributes as sa
+from offboarding.workflows import patches
 from offboarding.workflows.state import OffboardingState
-
-PUBLISH_ON_CHANGE = "publish-search-attributes-on-change"
 
 
 class Visibility:
@@ -48,7 +47,7 @@ class Visibility:
     def publish(self) -> None:
         """Bring the search attributes and current details up to date with the status."""
         if self._on_change is None:
-            self._on_change = workflow.patched(PUBLISH_ON_CHANGE)
+            self._on_change = workflow.patched(patches.PUBLISH_ON_CHANGE)
         values = self._values()
         changed = [update for name, value, update in values
                    if not self._on_change or self._published.get(name, _UNSET) != value]

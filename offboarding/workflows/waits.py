@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 
-from offboarding.models.stages import Wait
+from offboarding.models.stages import StepKey, Wait
 from offboarding.workflows import causes
 from offboarding.workflows.context import Run
 from offboarding.workflows.sending import notify
@@ -41,7 +41,7 @@ async def sleep_until(run: Run, when: datetime, summary: str, wake: Callable[[],
     run.check_interrupts()
 
 
-async def until_deadline(run: Run, what: Wait, step: str, days: float,
+async def until_deadline(run: Run, what: Wait, step: StepKey, days: float,
                          detail: Callable[[datetime], str], summary: str,
                          done: Callable[[], bool]) -> None:
     """Wait for a person's answer that the offboarding can do without: after ``days`` it

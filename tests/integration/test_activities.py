@@ -28,6 +28,7 @@ from offboarding.activities.email import Mailer
 from offboarding.activities.outbox import FileOutbox
 from offboarding.config import Settings
 from offboarding.models.records import EmailRequest, RevokeRequest
+from offboarding.models.stages import StepKey
 from offboarding.workflows.state import OffboardingState
 from tests.helpers import client_file, reply
 
@@ -270,7 +271,7 @@ async def test_a_wrong_scim_token_is_a_permanent_error_naming_the_system(
 async def test_an_archive_is_written_once_and_never_overwritten(settings: Settings) -> None:
     cf = client_file()
     state = OffboardingState("offboarding-archived", cf)
-    state.mark("archive", "active", datetime(2027, 1, 1, tzinfo=UTC))
+    state.mark(StepKey.ARCHIVE, "active", datetime(2027, 1, 1, tzinfo=UTC))
     archiver = Archiver(settings)
     receipt = await ActivityEnvironment().run(archiver.archive_offboarding, state.status)
     manifest = json.loads((settings.archive_root / receipt.report).parent.joinpath(

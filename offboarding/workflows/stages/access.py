@@ -12,7 +12,7 @@ from temporalio import workflow
 from offboarding.activities.access import AccessRevoker
 from offboarding.models.client_file import SystemAccess
 from offboarding.models.records import RevokeRequest, SystemRevocation
-from offboarding.models.stages import Stage
+from offboarding.models.stages import Stage, StepKey
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
 from offboarding.workflows.problems import until_done
@@ -37,11 +37,11 @@ async def access_revocation(run: Run) -> None:
     run.enter(Stage.ACCESS_REVOCATION)
     run.vis.publish()
     if not systems:
-        run.mark("access-revocation", "skipped",
+        run.mark(StepKey.ACCESS_REVOCATION, "skipped",
                  "no systems listed in the client file: nothing to revoke")
         return
     results = await together(*[
-        until_done(run, f"access-{sys.system}", "access-revocation",
+        until_done(run, f"access-{sys.system}", StepKey.ACCESS_REVOCATION,
                    functools.partial(_revoke, run, sys))
         for sys in systems])
     failures: list[str] = []
@@ -51,10 +51,9 @@ async def access_revocation(run: Run) -> None:
         else:
             s.status.revocations.append(res)
     accounts = sum(len(r.accounts) for r in s.status.revocations)
-    await email(run, "access-revoked", "access_revoked", "access-revocation",
-                [run.client.contacts.primary.email],
-                extra={"revocations": [r.model_dump(mode="json")
-                                       for r in s.status.revocations],
+    await email(run, "access-revoked", template="access_revoked", step=StepKey.ACCESS_REVOCATION,
+                to=[run.client.contacts.primary.email],
+                extra={"revocations": [r.model_dump(mode="json") for r in s.status.revocations],
                        "failures": failures})
     detail = f"{accounts} account(s) on {len(s.status.revocations)} system(s) revoked"
-    run.mark("access-revocation", "done", "; ".join([detail, *failures]))
+    run.mark(StepKey.ACCESS_REVOCATION, "done", "; ".join([detail, *failures]))

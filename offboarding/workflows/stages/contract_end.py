@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from offboarding.models.stages import Stage, Wait
+from offboarding.models.stages import Stage, StepKey, Wait
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
 from offboarding.workflows.waits import until_date, until_deadline
@@ -22,7 +22,7 @@ async def contract_review(run: Run) -> None:
     c = run.client.contract
     run.enter(Stage.CONTRACT_REVIEW)
     open_items = "; ".join(c.outstanding_deliverables) or "none"
-    run.mark("contract-review", "done",
+    run.mark(StepKey.CONTRACT_REVIEW, "done",
              f"{len(c.services)} services reviewed; outstanding deliverables: {open_items}")
     run.check_interrupts()
 
@@ -36,18 +36,20 @@ async def _notice(run: Run) -> None:
         return s.status.contract_end - timedelta(days=run.client.contract.notice_days)
 
     def arm(day: date) -> bool:
+        # Published twice (here and after the mark): histories recorded before
+        # publish-on-change upsert at both points, so both calls stay.
         run.vis.publish()
         if day < run.clock.today():
             s.status.short_notice = True
             return False
-        run.mark("notice", "waiting", f"scheduled for {day}")
+        run.mark(StepKey.NOTICE, "waiting", f"scheduled for {day}")
         run.vis.publish()
         return True
 
     await until_date(run, due, arm, lambda day: f"notice due {day}")
-    await email(run, "notice", "notice", "notice", [contacts.primary.email],
+    await email(run, "notice", template="notice", step=StepKey.NOTICE, to=[contacts.primary.email],
                 cc=[contacts.billing.email])
-    run.mark("notice", "done", ("short notice: " if s.status.short_notice else "")
+    run.mark(StepKey.NOTICE, "done", ("short notice: " if s.status.short_notice else "")
              + f"sent for end date {s.status.contract_end}")
 
 
@@ -58,14 +60,14 @@ async def _notice_period(run: Run) -> None:
     s.start_wait(Wait.NOTICE_PERIOD, run.clock.now(), None)
 
     def arm(day: date) -> bool:
-        run.mark("notice-period", "waiting", f"until {day}")
+        run.mark(StepKey.NOTICE_PERIOD, "waiting", f"until {day}")
         run.vis.publish()
         return True
 
     await until_date(run, lambda: s.status.contract_end, arm,
                      lambda day: f"notice period until {day}")
     s.end_wait(Wait.NOTICE_PERIOD)
-    run.mark("notice-period", "done", f"ended {s.status.contract_end}")
+    run.mark(StepKey.NOTICE_PERIOD, "done", f"ended {s.status.contract_end}")
 
 
 async def _review_meeting(run: Run) -> None:
@@ -73,15 +75,16 @@ async def _review_meeting(run: Run) -> None:
     run.enter(Stage.REVIEW_MEETING)
     if s.pending.meeting is None:
         dates = [(clock.today() + timedelta(days=d)).isoformat() for d in (2, 3, 5)]
-        await email(run, "meeting-proposal", "meeting_proposal", "review-meeting",
-                    [run.client.contacts.primary.email], extra={"dates": dates})
-        await until_deadline(run, Wait.MEETING, "review-meeting",
+        await email(run, "meeting-proposal", template="meeting_proposal",
+                    step=StepKey.REVIEW_MEETING, to=[run.client.contacts.primary.email],
+                    extra={"dates": dates})
+        await until_deadline(run, Wait.MEETING, StepKey.REVIEW_MEETING,
                              run.inp.timings.meeting_deadline_days,
                              lambda _: "proposed " + ", ".join(dates),
                              "waiting for the review meeting",
                              lambda: s.pending.meeting is not None)
     held = s.pending.meeting
     if held is None:
-        run.mark("review-meeting", "skipped", "no meeting by the deadline")
+        run.mark(StepKey.REVIEW_MEETING, "skipped", "no meeting by the deadline")
     else:
-        run.mark("review-meeting", "done", held.notes or "held", by=held.by)
+        run.mark(StepKey.REVIEW_MEETING, "done", held.notes or "held", by=held.by)

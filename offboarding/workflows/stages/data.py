@@ -13,7 +13,7 @@ from temporalio.exceptions import ActivityError
 
 from offboarding.activities.data_transfer import DataTransfer
 from offboarding.models.records import ExportRequest, LinkRequest, PurgeRequest
-from offboarding.models.stages import Stage, Wait
+from offboarding.models.stages import Stage, StepKey, Wait
 from offboarding.workflows import asking
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
@@ -28,38 +28,40 @@ async def data_transfer(run: Run) -> None:
     run.enter(Stage.DATA_TRANSFER)
     data_sets = [(d.name, d.path) for d in run.client.data_sets]
     if not data_sets:
-        run.mark("data-transfer", "skipped", "no client data sets listed")
-        run.mark("data-retention", "skipped", "nothing to delete")
+        run.mark(StepKey.DATA_TRANSFER, "skipped", "no client data sets listed")
+        run.mark(StepKey.DATA_RETENTION, "skipped", "nothing to delete")
         return
     while True:
         attempt = len(s.status.data_packages) + 1
         request = ExportRequest(workflow_id=run.workflow_id, run_id=s.status.run_id,
                                 client_id=run.client.client_id, attempt=attempt,
                                 data_sets=data_sets)
-        package = await until_done(run, f"export-{attempt}", "data-transfer", functools.partial(
+        step = StepKey.DATA_TRANSFER
+        package = await until_done(run, f"export-{attempt}", step, functools.partial(
             workflow.execute_activity_method, DataTransfer.export_client_data, request,
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
             summary=f"export client data, attempt {attempt}"))
         if package is None:
-            run.mark("data-transfer", "skipped", "export skipped by ops")
-            run.mark("data-retention", "skipped", "nothing exported")
+            run.mark(StepKey.DATA_TRANSFER, "skipped", "export skipped by ops")
+            run.mark(StepKey.DATA_RETENTION, "skipped", "nothing exported")
             return
         s.status.data_packages.append(package)
         extra = {"package": package.model_dump(mode="json")}
         verifiers = list(run.client.approvers.data_verification)
         link = LinkRequest(family="data", document=package.manifest_sha256)
         if not asking.links_on():
-            await email(run, f"data-ready-{attempt}", "data_ready", "data-transfer", [steward],
-                        extra=extra)
+            await email(run, f"data-ready-{attempt}", template="data_ready",
+                        step=StepKey.DATA_TRANSFER, to=[steward], extra=extra)
         else:
-            await asking.ask(run, f"data-ready-{attempt}", "data_ready", "data-transfer",
+            await asking.ask(run, f"data-ready-{attempt}", "data_ready", StepKey.DATA_TRANSFER,
                              verifiers, link, extra)
             if steward.casefold() not in {v.casefold() for v in verifiers}:
                 # The steward is told; those who verify have the links.
-                await email(run, f"data-ready-{attempt}", "data_ready", "data-transfer",
-                            [steward], extra={**extra, "verifiers_have_links": True})
-        run.mark("data-transfer", "waiting", f"export {attempt}: {package.files} files, "
+                await email(run, f"data-ready-{attempt}", template="data_ready",
+                            step=StepKey.DATA_TRANSFER, to=[steward],
+                            extra={**extra, "verifiers_have_links": True})
+        run.mark(StepKey.DATA_TRANSFER, "waiting", f"export {attempt}: {package.files} files, "
                  f"manifest {package.manifest_sha256[:12]}")
         await await_human(
             run, Wait.DATA_VERIFICATION,
@@ -74,10 +76,11 @@ async def data_transfer(run: Run) -> None:
             break
         p.rejected = None
     assert p.verified is not None
-    run.mark("data-transfer", "done",
+    run.mark(StepKey.DATA_TRANSFER, "done",
              f"export {attempt} verified ({package.manifest_sha256[:12]})", by=p.verified.by)
     purge_at = run.clock.now() + run.clock.days(run.client.retention_days)
-    run.mark("data-retention", "waiting", f"our copy is deleted on {run.clock.as_date(purge_at)}")
+    run.mark(StepKey.DATA_RETENTION, "waiting",
+             f"our copy is deleted on {run.clock.as_date(purge_at)}")
     run.retention = asyncio.create_task(_purge_after(run, purge_at, data_sets))
 
 
@@ -87,7 +90,7 @@ async def _purge_after(run: Run, when: datetime, data_sets: list[tuple[str, str]
                          summary=f"retention: delete our copy on {clock.as_date(when)}")
     # A deletion that fails (a file that cannot be removed) is a problem ops see and
     # retry once they have fixed it, not an activity retried forever in silence.
-    result = await until_done(run, "purge", "data-retention", lambda: (
+    result = await until_done(run, "purge", StepKey.DATA_RETENTION, lambda: (
         workflow.execute_activity_method(
             DataTransfer.purge_client_data,
             PurgeRequest(workflow_id=run.workflow_id, run_id=run.s.status.run_id,
@@ -97,10 +100,11 @@ async def _purge_after(run: Run, when: datetime, data_sets: list[tuple[str, str]
             summary="delete our copy of the client's data",
         )))
     if result is None:
-        run.mark("data-retention", "skipped", "deletion skipped by ops: our copy was NOT deleted")
+        run.mark(StepKey.DATA_RETENTION, "skipped",
+                 "deletion skipped by ops: our copy was NOT deleted")
     else:
         run.s.status.data_purged = result.deleted
-        run.mark("data-retention", "done", "deleted: " + (", ".join(result.deleted)
+        run.mark(StepKey.DATA_RETENTION, "done", "deleted: " + (", ".join(result.deleted)
                                                         or "nothing left"))
     run.vis.publish()
 
@@ -121,9 +125,9 @@ async def end_exports(run: Run, *, purge_data: bool) -> None:
             retry_policy=RetryPolicy(maximum_attempts=5),
             summary="cancelled: delete the exports" + (" and our copy" if purge_data else ""))
     except ActivityError as err:
-        run.mark("data-retention", "skipped",
+        run.mark(StepKey.DATA_RETENTION, "skipped",
                  f"cancelled; deleting the exports FAILED, delete them by hand: {cause(err)}")
         return
     run.s.status.data_purged = result.deleted
-    run.mark("data-retention", "done", "cancelled; deleted: " + (", ".join(result.deleted)
+    run.mark(StepKey.DATA_RETENTION, "done", "cancelled; deleted: " + (", ".join(result.deleted)
                                                                  or "nothing left"))

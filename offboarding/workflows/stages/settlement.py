@@ -8,7 +8,7 @@ import functools
 from offboarding.models.messages import Adjustment
 from offboarding.models.records import LinkRequest
 from offboarding.models.settlement import compute_statement
-from offboarding.models.stages import Stage, Wait
+from offboarding.models.stages import Stage, StepKey, Wait
 from offboarding.workflows import asking
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
@@ -25,15 +25,16 @@ async def settlement(run: Run) -> None:
         statement = compute_statement(run.client.account, version=version,
                                       issued=clock.today(), adjustments=adjustments)
         s.add_statement(statement)
-        await email(run, f"statement-v{version}", "settlement_statement", "settlement",
-                    [billing], extra={"statement": statement.model_dump(mode="json")})
+        await email(run, f"statement-v{version}", template="settlement_statement",
+                    step=StepKey.SETTLEMENT, to=[billing],
+                    extra={"statement": statement.model_dump(mode="json")})
         finance = list(run.client.approvers.finance)
         link = LinkRequest(family="settlement", document=statement.hash)
         if asking.links_on():
             await asking.ask(run, f"statement-v{version}-approval", "settlement_approval",
-                             "settlement", finance, link,
+                             StepKey.SETTLEMENT, finance, link,
                              {"statement": statement.model_dump(mode="json")})
-        run.mark("settlement", "waiting",
+        run.mark(StepKey.SETTLEMENT, "waiting",
                  f"statement v{version} ({statement.short_hash}) sent; balance "
                  f"{statement.currency} {statement.balance} owed by {statement.owed_by}")
         await await_human(
@@ -51,8 +52,9 @@ async def settlement(run: Run) -> None:
         adjustments += p.dispute.adjustments
         p.dispute = None
     assert p.approved is not None
-    await email(run, "settlement-confirmed", "settlement_confirmed", "settlement", [billing],
+    await email(run, "settlement-confirmed", template="settlement_confirmed",
+                step=StepKey.SETTLEMENT, to=[billing],
                 extra={"statement": statement.model_dump(mode="json")})
-    run.mark("settlement", "done",
+    run.mark(StepKey.SETTLEMENT, "done",
              f"statement v{statement.version} ({statement.short_hash}) approved",
              by=p.approved.by)

@@ -4,7 +4,7 @@ at once, then settlement and data transfer run side by side."""
 
 from __future__ import annotations
 
-from offboarding.models.stages import Stage
+from offboarding.models.stages import Stage, StepKey
 from offboarding.workflows.context import Run
 from offboarding.workflows.stages.access import access_revocation
 from offboarding.workflows.stages.contract_end import contract_review
@@ -12,7 +12,7 @@ from offboarding.workflows.stages.data import data_transfer
 from offboarding.workflows.stages.settlement import settlement
 from offboarding.workflows.waits import sleep_until, together
 
-SKIPPED = ("notice", "notice-period", "review-meeting", "feedback")
+SKIPPED = (StepKey.NOTICE, StepKey.NOTICE_PERIOD, StepKey.REVIEW_MEETING, StepKey.FEEDBACK)
 
 
 async def termination(run: Run) -> None:
