@@ -155,7 +155,7 @@ async def demo_main(argv: list[str], client: Client | None = None,
                         help="how long one contract day lasts in the demo (default 0.5 s)")
     parser.add_argument("--manual", action="store_true",
                         help="do not send the approvals yourself: wait for a person to")
-    parser.add_argument("--address", help="Temporal address; as for starter.py")
+    parser.add_argument("--address", help="Temporal address; as for the offboarding command")
     parser.add_argument("--mail-dir", type=Path, default=MAIL,
                         help=f"where the captured mail is (default {MAIL}, as make run keeps it)")
     args = parser.parse_args(argv)

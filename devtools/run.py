@@ -168,8 +168,8 @@ def main() -> int:
 
   Next, in another terminal (the CLI reads the worker's settings from {data / 'offboarding.env'}):
     .venv/bin/python -m devtools.demo                # a whole offboarding in ~2 minutes
-    .venv/bin/python starter.py start --client-file examples/contract-end.yaml
-    .venv/bin/python starter.py list
+    .venv/bin/offboarding start --client-file examples/contract-end.yaml
+    .venv/bin/offboarding list
 
   Ctrl-C stops everything.
 """, flush=True)
