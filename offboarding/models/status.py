@@ -103,8 +103,9 @@ class Feedback(BaseModel):
 class OffboardingStatus(BaseModel):
     workflow_id: str
     run_id: str | None = None
-    """This run of the client's workflow id; None in runs started before runs were named
-    (their records are kept under the workflow id alone: ``records_key``)."""
+    """The run this offboarding of the client started as (its first run id); None in
+    offboardings started before runs were named (their records are kept under the
+    workflow id alone: ``records_key``)."""
     client_id: str
     client_name: str
     reason: Literal["contract_end", "termination"]

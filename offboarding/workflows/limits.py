@@ -10,26 +10,22 @@ from offboarding.models.admission import HORIZON_YEARS
 from offboarding.models.admission import horizon as horizon_from
 from offboarding.models.messages import ACTIONS, ExtendNotice, Message, TerminateEarly
 from offboarding.workflows import authority
-from offboarding.workflows.state import MAX_OPS_DECISIONS, MAX_PROPOSALS, OffboardingState
+from offboarding.workflows.state import MAX_DECISIONS_PER_ACTION, MAX_PROPOSALS, OffboardingState
 
 
 def ops_decisions(s: OffboardingState, name: str) -> str | None:
-    """Ops' decisions are the one list that every accepted message grows (fix-contact to
-    ever new addresses, proposals under ever new names, extensions): kept whole for the
-    audit, and so bounded. Cancelling is always possible, and approvers' decisions are
-    bounded by the statement versions and exports they decide on."""
+    """Decisions are kept whole for the audit, so the ones a message can repeat (a contact
+    changed back and forth, the end date moved again, a step retried) are bounded, each
+    kind on its own: a first, shared budget let one name's flood of one kind block every
+    other ops action. Cancelling is always possible, and approvers' decisions are bounded
+    by the statement versions and exports they decide on."""
     if name == "cancel" or ACTIONS[name].family is not None:
         return None
-    ops = sum(1 for d in s.status.decisions if not _by_approver(d.action))
-    if ops < MAX_OPS_DECISIONS:
+    made = sum(1 for d in s.status.decisions if d.action.removesuffix(" (proposed)") == name)
+    if made < MAX_DECISIONS_PER_ACTION:
         return None
-    return (f"{name} refused: this offboarding has recorded {ops} ops decisions, the most "
-            "one keeps; finish it outside, or cancel it and start again")
-
-
-def _by_approver(action: str) -> bool:
-    known = ACTIONS.get(action.removesuffix(" (proposed)"))
-    return known is not None and known.family is not None
+    return (f"{name} refused: this offboarding has recorded {made} {name} decisions, the "
+            "most it keeps of one kind; do the rest outside, or cancel and start again")
 
 
 def proposals(s: OffboardingState, msg: Message) -> str | None:

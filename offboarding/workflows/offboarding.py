@@ -67,7 +67,9 @@ class ClientOffboarding:
         run = self.run_state
         status = run.s.status
         if workflow.patched(patches.RUN_RECORDS):
-            status.run_id = workflow.info().run_id
+            # The run the offboarding started as: it would stay the same across a
+            # continue-as-new, so its records and links would too.
+            status.run_id = workflow.info().first_execution_run_id
         run.vis.publish()
         _count("offboarding_started", "Offboardings started", reason=status.reason)
         outcome: Outcome = "completed"

@@ -72,9 +72,11 @@ def apply(s: OffboardingState, name: str, msg: Message, via: Via, now: datetime)
         detail = (f"{name} proposed by {msg.by}; a second ops person must confirm it by "
                   "sending the same command with their own --by")
         # A person's new proposal for the same thing (another address for the same
-        # contact) replaces their earlier one: one open proposal per person and thing.
-        s.status.proposals = [p for p in s.status.proposals
-                              if not authority.same_slot(p, key, msg.by)]
+        # contact) replaces their earlier one, in the proposals and in the decisions: it was
+        # never applied, and one name's flood must not grow either list.
+        for old in [p for p in s.status.proposals if authority.same_slot(p, key, msg.by)]:
+            s.status.proposals.remove(old)
+            s.forget_proposal(old)
         s.status.proposals.append(Proposal(key=key, action=name, by=msg.by, at=now,
                                            detail=detail))
         s.decide(now, f"{name} (proposed)", msg.by, detail, via=via)

@@ -31,6 +31,7 @@ from offboarding.models.status import (
     ManualTask,
     OffboardingStatus,
     Problem,
+    Proposal,
     Step,
     StepState,
 )
@@ -64,8 +65,10 @@ MAX_IGNORED = 100
 query's answer (or the archive's input) towards Temporal's 2 MB payload limit."""
 MAX_EXPORTS = 20
 """A rejection beyond this is refused: each export is a copy of the client's data."""
-MAX_OPS_DECISIONS = 200
-"""Ops' decisions (proposals included) an offboarding records; cancel is always possible."""
+MAX_DECISIONS_PER_ACTION = 40
+"""Decisions of one kind of ops action (its proposals included) an offboarding records:
+fix-contact, extend-notice and retry-step can repeat. Each kind has its own budget, so
+using one up blocks no other; cancel is always possible."""
 MAX_PROPOSALS = 20
 """Open proposals waiting for a second person; one per person and thing."""
 MAX_DETAIL = 300
@@ -142,6 +145,15 @@ class OffboardingState:
         self.status.decisions.append(Decision(at=now, action=action, by=by,
                                               detail=_clip(detail), proposed_by=proposed_by,
                                               via=via, about=about))
+
+    def forget_proposal(self, proposal: Proposal) -> None:
+        """Drop the decision that recorded ``proposal`` (replaced by its proposer's newer
+        one before anyone confirmed it)."""
+        recorded = next((d for d in reversed(self.status.decisions)
+                         if d.action == f"{proposal.action} (proposed)"
+                         and d.by == proposal.by and d.at == proposal.at), None)
+        if recorded is not None:
+            self.status.decisions.remove(recorded)
 
     def add_email(self, receipt: EmailReceipt) -> None:
         """A sent message; the key that signed its link (if any) is one links are checked

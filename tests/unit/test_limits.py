@@ -8,6 +8,7 @@ and the worst case filled by hand. tests/integration/test_flood.py floods a real
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -23,6 +24,7 @@ from offboarding.models.messages import (
     FixContact,
     Message,
     RejectData,
+    RetryStep,
     SkipStep,
     TerminateEarly,
 )
@@ -32,9 +34,9 @@ from offboarding.models.stages import Wait
 from offboarding.models.status import STATUS_BUDGET
 from offboarding.workflows.rules import Rejected, apply, validate
 from offboarding.workflows.state import (
+    MAX_DECISIONS_PER_ACTION,
     MAX_EXPORTS,
     MAX_IGNORED,
-    MAX_OPS_DECISIONS,
     MAX_PROPOSALS,
     MAX_STATEMENT_VERSIONS,
     OffboardingState,
@@ -64,15 +66,35 @@ def _size(s: OffboardingState) -> int:
 
 
 def test_one_name_proposing_ever_new_addresses_keeps_one_proposal() -> None:
-    """Row 3 as reported: one name, a new address each time."""
+    """Row 3 as reported: one name, a new address each time. Each new proposal replaces
+    the same person's earlier one, in the proposals and in the decisions alike."""
     s = _state()
     accepted = sum(_send(s, "fix-contact", FixContact(by="dana", role="billing",
                                                       email=f"ap{n}@evil.example"))
-                   for n in range(MAX_OPS_DECISIONS + 50))
-    assert accepted == MAX_OPS_DECISIONS, "then refused: the ops decisions are full"
+                   for n in range(500))
+    assert accepted == 500
     assert len(s.status.proposals) == 1
-    assert s.status.proposals[0].key == f"fix-contact billing ap{accepted - 1}@evil.example"
-    assert _send(s, "cancel", Cancel(by="ops", reason="flooded")), "cancel still works"
+    assert s.status.proposals[0].key == "fix-contact billing ap499@evil.example"
+    assert [d.action for d in s.status.decisions] == ["fix-contact (proposed)"]
+
+
+def test_one_kind_of_decision_used_up_blocks_no_other() -> None:
+    """A first cap on all ops decisions together let one name's flood of fix-contact block
+    every other ops action (retry-step, complete-task, meeting-held...): a message stopping
+    an offboarding. Each kind has its own budget now."""
+    s = _state(second_ops=False)
+    billing = s.client.contacts.billing.email
+    flips = [FixContact(by="dana", role="billing", email=a)
+             for _ in range(MAX_DECISIONS_PER_ACTION) for a in ("x@evil.example", billing)]
+    accepted = sum(_send(s, "fix-contact", f) for f in flips)
+    assert accepted == MAX_DECISIONS_PER_ACTION, "then that one kind is refused"
+    with pytest.raises(Rejected, match="fix-contact decisions, the most"):
+        validate(s, "fix-contact", flips[accepted], "cli", NOW)
+    s.raise_problem("access-crm", "access-revocation", "401", NOW)
+    assert _send(s, "retry-step", RetryStep(by="ops", problem="access-crm"))
+    assert _send(s, "complete-task", CompleteTask(by="ops", task="terms-met"))
+    assert _send(s, "extend-notice", ExtendNotice(
+        by="ops", new_end_date=s.status.contract_end + timedelta(days=5)))
 
 
 def test_open_proposals_from_many_names_are_capped() -> None:
@@ -140,8 +162,8 @@ def test_any_flood_of_ops_messages_stays_within_the_limits(
     s.raise_problem("access-crm", "access-revocation", "401 " + LONG, NOW)
     for name, msg in flood:
         _send(s, name, msg)
-    ops = [d for d in s.status.decisions if d.action != "cancel"]
-    assert len(ops) <= MAX_OPS_DECISIONS
+    kinds = Counter(d.action.removesuffix(" (proposed)") for d in s.status.decisions)
+    assert max(kinds.values(), default=0) <= MAX_DECISIONS_PER_ACTION
     assert len(s.status.proposals) <= MAX_PROPOSALS
     assert all(len(d.detail) <= 300 for d in s.status.decisions)
     assert _size(s) < STATUS_BUDGET
