@@ -15,9 +15,11 @@ from temporalio.client import (
     WorkflowExecution,
     WorkflowHandle,
     WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
+    QueryRejectCondition,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -108,7 +110,16 @@ class OffboardingClient:
     async def status(self, wid: str) -> OffboardingStatus:
         handle = self.client.get_workflow_handle(wid)
         try:
-            st: OffboardingStatus = await handle.query("status", result_type=OffboardingStatus)
+            st: OffboardingStatus = await handle.query(
+                "status", result_type=OffboardingStatus,
+                reject_condition=QueryRejectCondition.NOT_OPEN)
+            return st
+        except WorkflowQueryRejectedError as closed:
+            # Closed: its last status, and, if it closed without an outcome of its own (an
+            # operator's terminate, the server's history limit), how it was closed.
+            st = await handle.query("status", result_type=OffboardingStatus)
+            if st.outcome is None and closed.status is not None:
+                st.ended_as = closed.status.name.lower()
             return st
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
@@ -130,7 +141,7 @@ class OffboardingClient:
                 result = on_change(st, changed)
                 if asyncio.iscoroutine(result):
                     await result
-            if st.outcome:
+            if st.outcome or st.ended_as:
                 return st
             await asyncio.sleep(every)
 

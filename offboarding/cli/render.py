@@ -49,7 +49,8 @@ class Renderer:
                 f"{st.reason.replace('_', ' ')}, contract end {st.contract_end}"
                 + (f"  [red]{' '.join(flags)}[/red]" if flags else ""))
         c.print(f"stage: {e(str(st.stage))}   waiting for: {e(st.waiting_for or 'nothing')}"
-                + (f"   outcome: {st.outcome}" if st.outcome else ""))
+                + (f"   outcome: {st.outcome}" if st.outcome else "")
+                + (f"   ENDED: {st.ended_as} (nobody can act on it)" if st.ended_as else ""))
         table = Table("step", "state", "when", "who", "detail")
         for s in st.steps:
             table.add_row(e(s.title), s.state, s.at.strftime("%Y-%m-%d %H:%M") if s.at else "",
@@ -88,8 +89,9 @@ class Renderer:
         for s in changed:
             if s.state != "pending":
                 self.console.print(f"  {s.title:<34} {s.state:<9} {escape(s.detail)}")
-        if st.outcome:
-            self.console.print(f"[bold]{st.outcome}[/bold]: {len(st.emails)} emails sent")
+        if st.outcome or st.ended_as:
+            self.console.print(f"[bold]{st.outcome or st.ended_as}[/bold]: "
+                               f"{len(st.emails)} emails sent")
 
     def rows(self, rows: list[dict[str, Any]]) -> None:
         t = Table("workflow", "status", "reason", "stage", "waiting for", "flags", "age (days)")

@@ -119,6 +119,10 @@ class OffboardingStatus(BaseModel):
     contract_end: date
     effective_date: date | None = None
     outcome: Outcome | None = None
+    ended_as: str | None = None
+    """Set by the reader, never by the workflow: how Temporal closed an offboarding that
+    ended without an outcome of its own (``terminated``, ``timed_out``, ``failed``). Its
+    last status still shows a stage and waits, which nobody can act on any more."""
     steps: list[Step]
     tasks: list[ManualTask]
     decisions: list[Decision] = []

@@ -132,9 +132,10 @@ class Portal:
             raise Refusal(403, "This link cannot be used",
                           "this link is for a settlement decision: it downloads nothing")
         subject = await self._subject(claims)
-        if subject.status.outcome == "cancelled":
-            raise Refusal(410, "Deleted", "this offboarding was cancelled; its exports are "
-                          "deleted")
+        if subject.status.outcome == "cancelled" or subject.status.ended_as:
+            raise Refusal(410, "Deleted", "this offboarding was "
+                          f"{subject.status.ended_as or 'cancelled'}; its exports are not "
+                          "served any more")
         key, manifest = await self._stored_manifest(subject)
         if manifest is None:
             raise Refusal(410, "Deleted", "our copy of this export has been deleted")

@@ -68,6 +68,7 @@ def about(status: OffboardingStatus, claims: LinkClaims) -> Subject:
     actions = set(DECISIONS[claims.f].values())
     decision = next((d for d in reversed(status.decisions)
                      if d.about == claims.d and d.action in actions), None)
-    waiting = WAITS[claims.f] in status.waits and status.outcome is None
+    waiting = (WAITS[claims.f] in status.waits and status.outcome is None
+               and status.ended_as is None)
     return Subject(claims, status, statement, package, current, decision, newest,
                    open=current and decision is None and waiting)

@@ -287,6 +287,22 @@ async def test_a_cancel_ends_the_export_and_its_download(deciding: Deciding) -> 
     assert (CLIENT_DATA / d.cf.data_sets[0].path).exists(), "the client's own data stays"
 
 
+async def test_a_terminated_offboarding_reads_as_ended_and_serves_nothing(
+        deciding: Deciding) -> None:
+    """Found by an attacker's pass: after `temporal workflow terminate` (or the server's
+    history limit), `status` still showed the last stage and waits, and the portal still
+    offered the form and served the export."""
+    d = deciding
+    [data] = links_to(d.mail, d.cf.approvers.data_verification[0], "")[-1:]
+    await d.handle.terminate("an operator's mistake")
+    st = await d.cli.status(d.handle.id)
+    assert st.ended_as == "terminated" and st.outcome is None
+    gone = await d.http.get(d.path(data) + "/data.zip")
+    assert gone.status_code == 410 and "terminated" in gone.text
+    page = await d.http.get(d.path(data))
+    assert "The offboarding is terminated" in page.text and "<form" not in page.text
+
+
 async def test_with_links_required_the_cli_and_a_signal_cannot_decide_for_an_approver(
         dev_env: WorkflowEnvironment, settings: Settings, mail: MailCapture,
         scim: ScimServer) -> None:
