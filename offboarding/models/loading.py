@@ -198,6 +198,34 @@ def own_problems(client: ClientFile) -> list[str]:
                 f"data_sets.{n}.name: {data_set.name!r} is the same folder in the export as "
                 f"data_sets.{first}.name {other!r} ({how}); expected names that differ in "
                 "their letters or digits")
+    return problems + _repeated(client)
+
+
+def _repeated(client: ClientFile) -> list[str]:
+    """The same thing listed twice: a document mailed twice, data exported (and deleted)
+    twice, an approver asked twice."""
+    problems = []
+    documents: dict[str, int] = {}
+    for n, document in enumerate(client.documents):
+        first = documents.setdefault(document.path, n)
+        if first != n:
+            problems.append(f"documents.{n}.path: {document.path!r} is listed already as "
+                            f"documents.{first}.path; expected each document once")
+    paths = [PurePosixPath(d.path) for d in client.data_sets]
+    for n, path in enumerate(paths):
+        for m, other in enumerate(paths[:n]):
+            if path == other or path.is_relative_to(other) or other.is_relative_to(path):
+                how = "is" if path == other else "overlaps"
+                problems.append(f"data_sets.{n}.path: {str(path)!r} {how} data_sets.{m}.path "
+                                f"{str(other)!r}; expected data sets that do not overlap")
+                break
+    for role in ("finance", "data_verification"):
+        seen: dict[str, int] = {}
+        for n, address in enumerate(getattr(client.approvers, role)):
+            first = seen.setdefault(address.casefold(), n)
+            if first != n:
+                problems.append(f"approvers.{role}.{n}: {address!r} is listed already as "
+                                f"approvers.{role}.{first}; expected each approver once")
     return problems
 
 

@@ -75,6 +75,15 @@ CONFUSABLES: dict[str, str] = {
     **dict(zip("\u0585\u0570\u057d\u0566\u0578\u0581", "ohuqng", strict=True)),  # Armenian
     **dict(zip("\u0251\u0131\u0269\u0237\u0261\u028f\u026a\ua7b5\u0185\u0275",
                "aiijgyibbo", strict=True)),  # Latin letters that read as ASCII ones
+    **dict(zip("\u1d00\u0299\u1d04\u1d05\u1d07\u0262\u029c\u1d0a\u1d0b\u029f\u1d0d"
+               "\u0274\u1d0f\u1d18\u0280\ua731\u1d1b\u1d1c\u1d20\u1d21\u1d22",
+               "abcdeghjklmnoprstuvwz", strict=True)),  # Latin small capitals
+    **dict(zip("\ua4d0\ua4d1\ua4d3\ua4d4\ua4d6\ua4d7\ua4d9\ua4da\ua4dc\ua4dd\ua4df"
+               "\ua4e0\ua4e1\ua4e2\ua4e3\ua4e6\ua4e7\ua4ea\ua4eb\ua4ec\ua4ee\ua4f0"
+               "\ua4f2\ua4f3\ua4f4", "BPDTGKJCZFMNLSRVHWXYAEIOU", strict=True)),  # Lisu
+    **dict(zip("\u13aa\u13f4\u13df\u13a0\u13ac\u13c0\u13bb\u13ab\u13e6\u13de\u13b7"
+               "\u13e2\u13da\u13a2\u13d9\u13b3\u13c3\u13a5", "ABCDEGHJKLMPSTVWZi",
+               strict=True)),  # Cherokee
 }
 """Letters that read as a Latin letter (after NFKC), from Unicode's confusables.txt."""
 MAX_NAME = 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -170,3 +171,26 @@ def test_example_clients_can_keep_their_documents_in_their_own_folder(tmp_path: 
     without = example_client(tag="t2", data_root=tmp_path / "data")
     assert own_problems(without)[0].startswith(
         "documents.0.path: 'acme-analytics/runbook.md' is not in the client's own folder")
+
+
+# ----- the same thing listed twice (found by an attacker's pass) -------------------------
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda d: d["documents"].append(dict(d["documents"][0])),
+     "documents.2.path: 'acme-analytics/runbook.md' is listed already as documents.0.path"),
+    (lambda d: d["data_sets"].append({"name": "Again", "path": d["data_sets"][0]["path"]}),
+     "data_sets.2.path: 'acme-analytics/crm-export' is data_sets.0.path"),
+    (lambda d: d["data_sets"].append({"name": "Inner",
+                                      "path": d["data_sets"][0]["path"] + "/inner"}),
+     "data_sets.2.path: 'acme-analytics/crm-export/inner' overlaps data_sets.0.path"),
+    (lambda d: d["approvers"]["finance"].append(d["approvers"]["finance"][0].upper()),
+     "approvers.finance.2: 'FINANCE.LEAD@example.com' is listed already as "
+     "approvers.finance.0"),
+])
+def test_the_same_thing_listed_twice_is_refused(tmp_path: Path, change: Any,
+                                                 expected: str) -> None:
+    data = _example()
+    change(data)
+    with pytest.raises(InputError) as err:
+        load_client_file(_write(tmp_path, data))
+    assert expected in str(err.value)

@@ -42,6 +42,10 @@ LOOKALIKES: list[Any] = [
     ("\u0501ana", "Cyrillic komi de"),
     ("dan\u03b1", "Greek alpha"),
     ("\uff44\uff41\uff4e\uff41", "fullwidth Latin"),
+    # Found by an attacker's pass: whole words in scripts whose letters read as Latin ones.
+    ("\ua4d3\ua4ee\ua4e0\ua4ee", "Lisu letters reading DANA"),
+    ("d\u1d00na", "Latin small capital A"),
+    ("\u13a0\u13aa\u13a5", "Cherokee letters reading DAi"),
     ("\U0001d41d\U0001d41a\U0001d427\U0001d41a", "mathematical bold"),
     ("dana ", "trailing space"),
     (" dana", "leading space"),
