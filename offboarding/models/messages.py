@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from offboarding.models.client_file import Line, Text
 from offboarding.models.money import Money
@@ -183,6 +183,16 @@ ACTIONS: dict[str, Action] = {
     "retry-step": Action(RetryStep, "ops: the cause of a problem is fixed; try its step again"),
     "skip-step": Action(SkipStep, "ops: give up on a problem's step, with a reason"),
 }
+
+
+def why_invalid(err: Exception) -> str:
+    """Why a message was refused, on one line and without the message: what was sent is
+    not repeated into the status (pydantic's own text quotes the input and links its
+    docs)."""
+    if isinstance(err, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the input'}: {e['msg']}"
+                         for e in err.errors(include_url=False, include_input=False))
+    return str(err).replace("\n", " ")
 
 
 class Ack(BaseModel):

@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from offboarding.models.messages import ACTIONS, Ack, Message, Via
+from offboarding.models.messages import ACTIONS, Ack, Message, Via, why_invalid
 from offboarding.security.codec import UNDECODABLE, UNDECODABLE_REASON
 from offboarding.workflows import causes, rules
 from offboarding.workflows.context import Run
@@ -119,4 +119,4 @@ def _handlers(cls: type, name: str, model: type[Message]) -> dict[str, Any]:
 
 
 def _short(err: Exception) -> str:
-    return str(err).replace("\n", " ")[:300]
+    return why_invalid(err)[:300]

@@ -7,11 +7,19 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from offboarding.activities.archive import Archiver
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
-from offboarding.models.messages import Adjustment, DisputeSettlement, FixContact, SkipStep
+from offboarding.models.messages import (
+    Adjustment,
+    ApproveSettlement,
+    DisputeSettlement,
+    FixContact,
+    SkipStep,
+    why_invalid,
+)
 from offboarding.models.settlement import compute_statement
 from offboarding.models.stages import Wait
 from offboarding.workflows.rules import Rejected, apply, validate
@@ -94,3 +102,13 @@ def test_a_flood_of_ignored_messages_keeps_the_status_small() -> None:
         s.ignore(NOW, f"noise-{n}", None, "no such action")
     assert len(s.status.ignored) == MAX_IGNORED and s.status.ignored_total == MAX_IGNORED * 3
     assert s.status.ignored[-1].action == f"noise-{MAX_IGNORED * 3 - 1}"
+
+
+def test_a_malformed_message_is_explained_without_repeating_it() -> None:
+    """What a refused signal sent is not copied into the status (found by an attacker's
+    pass: pydantic's text quoted the input and linked its docs)."""
+    with pytest.raises(ValidationError) as err:
+        ApproveSettlement.model_validate({"by": "x", "statement_hash": "SECRET-SECRET"})
+    why = why_invalid(err.value)
+    assert why.startswith("statement_hash: String should match pattern")
+    assert "SECRET" not in why and "errors.pydantic.dev" not in why
