@@ -1,4 +1,5 @@
-"""Test helpers: client files made from the examples, workers, and waiting for a state."""
+"""Test helpers: client files made from the examples, workers, and waiting for a state
+(``eventually``, and ``wait_until`` on the status query)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from pydantic import SecretStr
@@ -58,20 +59,51 @@ async def status_of(handle: WorkflowHandle[Any, Any]) -> OffboardingStatus:
     return await handle.query(ClientOffboarding.status)
 
 
+T = TypeVar("T")
+
+
+async def eventually(look: Callable[[], Awaitable[T]], holds: Callable[[T], bool] = bool, *,
+                     timeout: float = 30.0, every: float = 0.05, what: str = "",
+                     show: Callable[[T], str] = repr,
+                     retry_on: tuple[type[BaseException], ...] = ()) -> T:
+    """Call ``look`` until what it returns ``holds``, and return that; fail after
+    ``timeout`` seconds of real time with what it last saw. The one way a test waits for
+    something that happens elsewhere (a workflow, a server, a browser, a collector): a
+    wait that ends without it is a failure, never a silent fall-through.
+
+    ``retry_on``: exceptions ``look`` may raise while the thing is not there yet (a
+    query while no worker runs); the last one is reported if it never comes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            seen = await look()
+        except retry_on as err:
+            last = f"{type(err).__name__}: {err}"
+        else:
+            if holds(seen):
+                return seen
+            last = show(seen)
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for "
+                                 f"{what or getattr(holds, '__name__', holds)}; "
+                                 f"last saw: {last[:2000]}")
+        await asyncio.sleep(every)
+
+
+def describe(st: OffboardingStatus) -> str:
+    """A status as a failure message shows it: where it is and what it waits for."""
+    return (f"stage {st.stage}, waiting for {st.waiting_for}, outcome {st.outcome}, steps "
+            f"{[(s.key, s.state) for s in st.steps]}, problems "
+            f"{[p.key for p in st.problems if p.resolution is None]}")
+
+
 async def wait_until(handle: WorkflowHandle[Any, Any],
                      predicate: Callable[[OffboardingStatus], bool],
                      timeout: float = 30.0, what: str = "") -> OffboardingStatus:
     """Poll the status query until ``predicate`` holds (real time; no time skipping)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    st = await status_of(handle)
-    while not predicate(st):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}: stage "
-                                 f"{st.stage}, waiting for {st.waiting_for}, "
-                                 f"steps {[(s.key, s.state) for s in st.steps]}")
-        await asyncio.sleep(0.05)
-        st = await status_of(handle)
-    return st
+    return await eventually(lambda: status_of(handle), predicate, timeout=timeout,
+                            what=what or str(predicate), show=describe)
 
 
 def waiting_for(what: str) -> Callable[[OffboardingStatus], bool]:

@@ -2,108 +2,32 @@
 registered under the real activity names: the order of the steps and the handling of a
 failure only ops can fix, in seconds of wall time for weeks of calendar.
 
-The stubs stand in for SMTP, SCIM and the file system on purpose: what is tested here is
-the workflow's own logic. The real activities are tested against real servers in
-tests/integration."""
+The stubs (tests/workflow/stubs.py) stand in for SMTP, SCIM and the file system on
+purpose: what is tested here is the workflow's own logic. The real activities are tested
+against real servers in tests/integration; every branch of the process is in
+test_branches.py."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-import pytest
-from temporalio import activity
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from offboarding.client import workflow_id_for
-from offboarding.models.records import (
-    ArchiveReceipt,
-    DataPackage,
-    EmailReceipt,
-    EmailRequest,
-    ExportRequest,
-    PurgeRequest,
-    PurgeResult,
-    RevokeRequest,
-    SystemRevocation,
-)
-from offboarding.models.status import OffboardingInput, OffboardingResult, OffboardingStatus
-from offboarding.worker import workflow_runner
-from offboarding.workflows.offboarding import ClientOffboarding
+from offboarding.models.status import OffboardingResult
 from tests.helpers import client_file, wait_until, waiting_for
-
-MANIFEST = "5" * 64
-
-
-@dataclass
-class Stubs:
-    """What the workflow asked the world to do, in order."""
-
-    calls: list[str] = field(default_factory=list)
-    refuse_revoke: set[str] = field(default_factory=set)
-
-    def activities(self) -> list[Callable[..., Any]]:
-        @activity.defn(name="send_email")
-        async def send_email(req: EmailRequest) -> EmailReceipt:
-            self.calls.append(f"email {req.key}")
-            return EmailReceipt(key=req.key, message_id=f"<{req.key}@test>", to=req.to,
-                                subject=req.template, sent_at=datetime.now(UTC))
-
-        @activity.defn(name="revoke_access")
-        async def revoke_access(req: RevokeRequest) -> SystemRevocation:
-            self.calls.append(f"revoke {req.system}")
-            if req.system in self.refuse_revoke:
-                self.refuse_revoke.discard(req.system)
-                raise ApplicationError("401 from the SCIM server", type="ScimUnauthorized",
-                                       non_retryable=True)
-            return SystemRevocation(system=req.system, mode=req.mode, accounts=[])
-
-        @activity.defn(name="export_client_data")
-        async def export_client_data(req: ExportRequest) -> DataPackage:
-            self.calls.append(f"export {req.attempt}")
-            return DataPackage(attempt=req.attempt, location=f"export-{req.attempt}", files=1,
-                               bytes=10, manifest_sha256=MANIFEST)
-
-        @activity.defn(name="purge_client_data")
-        async def purge_client_data(req: PurgeRequest) -> PurgeResult:
-            self.calls.append("purge")
-            return PurgeResult(deleted=[p for _, p in req.data_sets])
-
-        @activity.defn(name="archive_offboarding")
-        async def archive_offboarding(record: OffboardingStatus) -> ArchiveReceipt:
-            self.calls.append("archive")
-            return ArchiveReceipt(location="archive", manifest_sha256=MANIFEST, files=["a"],
-                                  report="closure-report.html")
-
-        return [send_email, revoke_access, export_client_data, purge_client_data,
-                archive_offboarding]
-
-
-@pytest.fixture
-async def stubs(ts_env: WorkflowEnvironment) -> AsyncIterator[tuple[Stubs, str]]:
-    found, queue = Stubs(), f"stubs-{uuid.uuid4().hex[:8]}"
-    async with Worker(ts_env.client, task_queue=queue, workflows=[ClientOffboarding],
-                      activities=found.activities(), workflow_runner=workflow_runner()):
-        yield found, queue
+from tests.workflow.stubs import StubWorld, manifest
 
 
 async def test_a_termination_revokes_first_and_waits_for_ops_on_a_refused_token(
-    ts_env: WorkflowEnvironment, stubs: tuple[Stubs, str],
+    ts_env: WorkflowEnvironment, world: StubWorld,
 ) -> None:
-    calls, queue = stubs
+    calls = world.stubs
     today = (await ts_env.get_current_time()).date()
     effective = today + timedelta(days=10)
     cf = client_file("termination", end_in_days=None,
                      termination={"cause": "Breach", "effective_date": effective.isoformat()})
     calls.refuse_revoke.add("crm")
-    handle = await ts_env.client.start_workflow(
-        ClientOffboarding.run, OffboardingInput(client=cf), id=workflow_id_for(cf.client_id),
-        task_queue=queue)
+    handle = await world.start(cf)
     st = await wait_until(handle, lambda s: s.stage == "awaiting-termination")
     assert calls.calls == [], "nothing happens before the effective date"
 
@@ -118,7 +42,7 @@ async def test_a_termination_revokes_first_and_waits_for_ops_on_a_refused_token(
     await handle.signal("approve-settlement", {"by": cf.approvers.finance[0],
                                                "statement_hash": st.statements[-1].short_hash})
     await handle.signal("verify-data", {"by": cf.approvers.data_verification[0],
-                                        "checksum": MANIFEST})
+                                        "checksum": manifest(1)})
     await wait_until(handle, lambda s: s.stage == "keep-in-touch", what="the check-in wait")
     # The check-in is 60 days on; waiting on result() alone does not make this server skip.
     await ts_env.sleep(timedelta(days=cf.follow_up_days + 1))
