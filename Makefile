@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint venv test-tools demo bench clean
+.PHONY: run test test-fast test-workflow lint venv test-tools demo bench clean
 
 run: venv
 	@scripts/ensure-temporal-cli.sh >/dev/null
@@ -18,6 +18,11 @@ test: venv test-tools lint
 # every recorded history: no server, seconds. `make test` runs these and everything else.
 test-fast: venv
 	@TIMEFORMAT='fast tier: %Rs'; time $(BIN)/pytest -m unit -q
+
+# Every branch of the process on Temporal's time-skipping server, activities stubbed by
+# name (tests/workflow): weeks of calendar in seconds.
+test-workflow: venv
+	@TIMEFORMAT='workflow tier: %Rs'; time $(BIN)/pytest tests/workflow -q
 
 lint: venv
 	$(BIN)/ruff check .
