@@ -4,7 +4,6 @@ server's real UI during a real run. Screenshots go to the test's output director
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -17,7 +16,7 @@ from devtools.scim import ScimServer
 from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models import search_attributes as sa
-from tests.helpers import client_file, new_worker, wait_until, waiting_for
+from tests.helpers import client_file, eventually, new_worker, wait_until, waiting_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -41,10 +40,12 @@ async def test_ops_find_the_offboarding_by_search_attribute_and_read_its_progres
         await wait_until(dev_env.client.get_workflow_handle(wid),
                          waiting_for("settlement-approval"))
         query = f'{sa.CLIENT_ID.name}="{cf.client_id}"'
-        for _ in range(100):  # visibility is eventually consistent
-            if [w async for w in dev_env.client.list_workflows(query)]:
-                break
-            await asyncio.sleep(0.1)
+
+        async def listed() -> list[str]:
+            return [w.id async for w in dev_env.client.list_workflows(query)]
+
+        # Visibility is eventually consistent.
+        await eventually(listed, lambda ids: ids == [wid], what=f"{query} to list it")
         base = f"http://127.0.0.1:{dev_ui_port}/namespaces/default"
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
@@ -63,11 +64,14 @@ async def test_ops_find_the_offboarding_by_search_attribute_and_read_its_progres
                 await page.screenshot(path=str(tmp_path / "2-workflow.png"), full_page=True)
                 # Its current details: the checklist and who must act.
                 tab = page.get_by_text("User Metadata", exact=True)
-                for _ in range(20):  # the tab answers once the page has finished loading
+
+                async def open_tab() -> int:
                     await tab.click()
-                    if await page.get_by_text("Current Details").count():
-                        break
-                    await page.wait_for_timeout(250)
+                    return await page.get_by_text("Current Details").count()
+
+                # The tab answers once the page has finished loading.
+                await eventually(open_tab, every=0.25, timeout=10,
+                                 what="the User Metadata tab to show Current Details")
                 # The UI renders each Markdown text in its own frame.
                 details = page.frame_locator('iframe[src*="Who%20must%20act"]')
                 for text in ("Waiting for: data-verification, settlement-approval",
@@ -78,7 +82,8 @@ async def test_ops_find_the_offboarding_by_search_attribute_and_read_its_progres
                 summary = page.frame_locator('iframe[src^="/render?content=Offboarding"]')
                 await expect(summary.get_by_text(f"Offboarding {cf.client_id} (termination)")
                              ).to_be_visible()
+                # The screenshot is of this offboarding's page, its checklist shown above.
+                await expect(page.get_by_text(wid).first).to_be_visible()
                 await page.screenshot(path=str(tmp_path / "3-details.png"), full_page=True)
             finally:
                 await browser.close()
-        assert (tmp_path / "3-details.png").stat().st_size > 10_000
