@@ -39,6 +39,7 @@ from offboarding.worker import build_worker
 from tests.conftest import ROOT
 from tests.helpers import (
     client_file,
+    eventually,
     links_to,
     reply,
     wait_until,
@@ -198,10 +199,14 @@ async def test_the_worker_and_the_cli_export_one_trace_over_otlp(
             "finance.lead@example.com", "--statement", st.statements[-1].short_hash],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert approve.returncode == 0, approve.stderr
-        for _ in range(100):
-            if otlp.named("smtp send", **{"email.key": "settlement-confirmed"}):
-                break
-            await asyncio.sleep(0.1)
+
+        async def smtp_span() -> list[tuple[str, Span]]:
+            return otlp.named("smtp send", **{"email.key": "settlement-confirmed"})
+
+        # The worker exports in batches: wait for the span the approval released.
+        await eventually(smtp_span, what="the settlement-confirmed smtp span at the collector",
+                         show=lambda _: "spans exported: "
+                         + ", ".join(sorted({s.name for _, s in otlp.spans})))
         await cli.send(wid, "cancel", Cancel(by="ops", reason="test over"))
         await cli.result(wid)  # ended before its worker stops
     finally:
