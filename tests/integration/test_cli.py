@@ -22,7 +22,14 @@ from devtools.scim import ScimServer
 from offboarding.cli.main import run_cli
 from offboarding.config import Settings
 from tests.conftest import ROOT
-from tests.helpers import client_file, new_worker, portal_server, wait_until, waiting_for
+from tests.helpers import (
+    client_file,
+    eventually,
+    new_worker,
+    portal_server,
+    wait_until,
+    waiting_for,
+)
 from tests.unit.test_client_file import _example, _write
 
 
@@ -79,13 +86,15 @@ async def test_list_overdue_finds_an_approval_past_its_deadline(
     wid = await start_one(dev_env, tmp_path, scim)
     handle = dev_env.client.get_workflow_handle(wid)
     await wait_until(handle, lambda s: s.overdue, what="overdue settlement")
-    for _ in range(100):  # visibility is eventually consistent
+
+    async def overdue() -> list[dict[str, Any]]:
         code, out = await cli(dev_env, "--json", "list", "--overdue")
-        rows = json.loads(out)
-        if any(r["workflow_id"] == wid for r in rows):
-            break
-        await asyncio.sleep(0.1)
-    [row] = [r for r in rows if r["workflow_id"] == wid]
+        assert code == 0, out
+        rows: list[dict[str, Any]] = json.loads(out)
+        return [r for r in rows if r["workflow_id"] == wid]
+
+    # Visibility is eventually consistent.
+    [row] = await eventually(overdue, what=f"list --overdue to show {wid}")
     assert row["overdue"] and row["waiting_for"] == "settlement-approval"
     assert row["stage"] == "settlement" and row["status"] == "RUNNING"
     code, out = await cli(dev_env, "list", "--waiting-for", "settlement-approval")
