@@ -10,14 +10,15 @@ import hashlib
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowHandle
 
 from devtools import mailcapture
@@ -39,6 +40,7 @@ from offboarding.temporal import connect, register_search_attributes
 from tests.faults import FaultProxy
 from tests.helpers import (
     client_file,
+    eventually,
     new_worker,
     status_of,
     wait_until,
@@ -94,6 +96,28 @@ async def worker(server: DevServer, settings: Settings,
     w.close()
 
 
+async def notice_timer(client: Client, handle: WorkflowHandle[Any, Any]) -> bool | None:
+    """Whether the server has fired the notice timer (None: not started yet), read from
+    the history, which the server keeps whether a worker runs or not."""
+    started: set[int] = set()
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+            [summary] = await client.data_converter.decode([event.user_metadata.summary],
+                                                           [str])
+            if summary.startswith("notice due"):
+                started.add(event.event_id)
+        elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED and \
+                event.timer_fired_event_attributes.started_event_id in started:
+            return True
+    return False if started else None
+
+
+def stalled(mail: MailCapture) -> Callable[[], Awaitable[bool]]:
+    async def look() -> bool:
+        return mail.stalled.is_set()
+    return look
+
+
 def message_ids(mail: MailCapture) -> Counter[str]:
     return Counter(m.message_id for m in mail.messages)
 
@@ -123,7 +147,9 @@ async def test_kills_and_server_restarts_lose_nothing_and_send_nothing_twice(
     # 1. Killed while sleeping on the notice timer, which fires while no worker runs.
     await wait_until(handle, lambda s: s.step("notice").state == "waiting")
     worker.kill()
-    await asyncio.sleep(6)  # the notice is due after 5 s
+    assert await notice_timer(client, handle) is False, "it fired before the kill"
+    await eventually(lambda: notice_timer(client, handle), timeout=30,
+                     what="the notice timer to fire with no worker running")
     await worker.start()
     st = await wait_until(handle, lambda s: s.step("notice").state == "done", timeout=60)
 
@@ -183,10 +209,7 @@ async def test_a_worker_killed_during_an_email_send(
     cli = OffboardingClient(client, settings.task_queue)
     wid = await cli.start(cf)
     handle = client.get_workflow_handle(wid)
-    deadline = time.monotonic() + 30
-    while not mail.stalled.is_set():
-        assert time.monotonic() < deadline, "the send never reached the SMTP server"
-        await asyncio.sleep(0.05)
+    await eventually(stalled(mail), what="the send to reach the SMTP server")
     worker.kill()
     await worker.start()
     st = await wait_until(handle, waiting_for("settlement-approval"), timeout=90)
@@ -209,8 +232,7 @@ async def test_sigterm_lets_the_running_send_finish(
     cli = OffboardingClient(client, settings.task_queue)
     wid = await cli.start(cf)
     handle = client.get_workflow_handle(wid)
-    while not mail.stalled.is_set():
-        await asyncio.sleep(0.05)
+    await eventually(stalled(mail), what="the send to reach the SMTP server")
     assert worker.proc is not None
     worker.proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(worker.proc.wait, 30) == 0
@@ -234,14 +256,12 @@ async def test_an_smtp_outage_is_ridden_out_with_retries(
         cli = OffboardingClient(dev_env.client, down.task_queue)
         wid = await cli.start(cf)
         handle = dev_env.client.get_workflow_handle(wid)
-        deadline = time.monotonic() + 30
-        while True:
-            desc = await handle.describe()
-            pending = desc.raw_description.pending_activities
-            if pending and pending[0].attempt >= 3:
-                break
-            assert time.monotonic() < deadline, "the send was not retried"
-            await asyncio.sleep(0.2)
+
+        async def pending_activities() -> list[PendingActivityInfo]:
+            return list((await handle.describe()).raw_description.pending_activities)
+
+        pending = await eventually(pending_activities, lambda p: bool(p) and p[0].attempt >= 3,
+                                   every=0.2, what="the send to be retried twice")
         assert "could not reach the mail server" in pending[0].last_failure.message
         assert (await status_of(handle)).outcome is None, "the offboarding waits, not fails"
         controller, capture = mailcapture.start("127.0.0.1", port)
