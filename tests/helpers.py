@@ -155,9 +155,12 @@ async def portal_server(settings: Settings, client: Client
     server = uvicorn.Server(uvicorn.Config(build_app(settings, client), host="127.0.0.1",
                                            port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the portal did not start"
-        await asyncio.sleep(0.02)
+
+    async def started() -> bool:
+        assert not task.done(), "the portal stopped before it started"
+        return server.started
+
+    await eventually(started, every=0.02, what="the portal to start")
     try:
         yield url, settings
     finally:
