@@ -17,7 +17,7 @@ test: venv test-tools lint
 # The rules, the statement, the client file, the clock, the layering and the replay of
 # every recorded history: no server, seconds. `make test` runs these and everything else.
 test-fast: venv
-	@TIMEFORMAT='fast tier: %Rs'; time $(BIN)/pytest -m unit -q
+	@TIMEFORMAT='fast tier: %Rs'; time $(BIN)/pytest tests/unit tests/replay -q
 
 # Every branch of the process on Temporal's time-skipping server, activities stubbed by
 # name (tests/workflow): weeks of calendar in seconds.

@@ -30,6 +30,7 @@ from offboarding.models.status import OffboardingResult
 from tests.faults import FaultProxy
 from tests.helpers import (
     client_file,
+    eventually,
     links_to,
     portal_server,
     s3_settings,
@@ -98,8 +99,8 @@ async def test_two_workers_on_shared_storage_finish_what_a_killed_one_started(
     # 1. Killed during an email send, before the SMTP server commits it.
     mail.stall_match, mail.stall_seconds = "access-revoked", 5
     handle = client.get_workflow_handle(await cli.start(cf, PATIENT))
-    while not mail.stalled.is_set():
-        await asyncio.sleep(0.05)
+    await eventually(lambda: asyncio.sleep(0, mail.stalled.is_set()), timeout=60,
+                     what="the access-revoked send to stall at the SMTP server")
     first = await pair.kill_the_one_running(client, handle, "send_email")
     st = await wait_until(handle, lambda s: {"settlement-approval", "data-verification"}
                           <= set(s.waits), timeout=120)
