@@ -25,3 +25,8 @@ CANCEL_ENDS_EXPORTS = "cancel-ends-exports"
 """A cancel deletes the export packages made so far, and our copy of the client's data
 too if its retention was already counting: a cancelled offboarding used to keep both
 forever, and the steward's link kept downloading the export."""
+
+CANCEL_STOPS_FAREWELL = "cancel-stops-farewell"
+"""A cancel that arrives while the archive is written stops the offboarding before the
+farewell: the client used to get a farewell after ops had cancelled. Asked only when a
+cancel is pending there, so no other history meets it."""

@@ -31,6 +31,8 @@ def test_histories_cover_every_scenario() -> None:
     assert {"contract-end-handover-invite", "contract-end-publish-on-change"} <= names
     # Before and after run-records and cancel-ends-exports: cancelled after an export.
     assert {"termination-from-notice", "cancel-ends-exports"} <= names
+    # Before and after cancel-stops-farewell: a cancel while the archive is written.
+    assert {"cancel-during-archive-before-the-patch", "cancel-during-archive"} <= names
     # Approvers asked one by one with their own links, deciding through the portal.
     assert {"termination-approval-links"} <= names
 

@@ -26,7 +26,14 @@ from temporalio.testing import WorkflowEnvironment
 from offboarding.models.client_file import ClientFile
 from offboarding.models.stages import Stage
 from offboarding.models.status import OffboardingStatus
-from tests.helpers import client_file, eventually, status_of, wait_until, waiting_for
+from tests.helpers import (
+    client_file,
+    eventually,
+    record_history,
+    status_of,
+    wait_until,
+    waiting_for,
+)
 from tests.workflow.stubs import StubWorld, manifest
 
 END_IN_DAYS = 45
@@ -408,9 +415,10 @@ async def test_cancel_while_ops_must_fix_a_refused_token(world: StubWorld) -> No
     assert "access-revoked" not in o.world.stubs.sent()
 
 
-async def test_cancel_during_the_archive_ends_before_the_check_in(world: StubWorld) -> None:
+async def test_cancel_during_the_archive_ends_before_the_farewell(world: StubWorld) -> None:
     """The archive activity is held while the cancel arrives: what was under way
-    finishes, and the offboarding stops before keeping in touch."""
+    finishes, and the offboarding stops before the farewell (which used to go out to the
+    client after the cancel) and the check-in."""
     gate = asyncio.Event()
     world.stubs.held["archive_offboarding"] = gate
     o = await start(world)
@@ -421,10 +429,12 @@ async def test_cancel_during_the_archive_ends_before_the_check_in(world: StubWor
     assert st.stage == "archive" and st.decisions[-1].action == "cancel"
     gate.set()
     result = await o.ended()
+    await record_history(o.handle, "cancel-during-archive")
     _assert_cancelled(result, was=Stage.ARCHIVE)
     assert result.step("archive").state == "done"
+    assert result.step("farewell").state == "cancelled"
     assert result.step("keep-in-touch").state == "cancelled"
-    assert "check-in" not in o.world.stubs.sent()
+    assert "farewell" not in o.world.stubs.sent() and "check-in" not in o.world.stubs.sent()
 
 
 async def _calls(world: StubWorld) -> list[str]:

@@ -70,6 +70,8 @@ async def archive_and_farewell(run: Run) -> None:
     else:
         run.mark(StepKey.ARCHIVE, "done",
                  f"{len(receipt.files)} files, manifest {receipt.manifest_sha256[:12]}")
+    if s.pending.cancel is not None and workflow.patched(patches.CANCEL_STOPS_FAREWELL):
+        run.check_interrupts()
     run.enter(Stage.FAREWELL)
     await email(run, "farewell", template="farewell", step=StepKey.FAREWELL,
                 to=[run.client.contacts.primary.email],
