@@ -26,6 +26,8 @@ from devtools.procs import free_port
 from devtools.scim import ScimServer
 from devtools.stack import DevServer
 from offboarding.config import ScimSystem, Settings
+from offboarding.security.codec import EncryptionCodec, load_keys
+from offboarding.security.codec import new_key_file as new_codec_key_file
 from offboarding.security.links import new_key_file
 from offboarding.temporal import connect, register_search_attributes
 from tests.helpers import BUCKET, CLIENT_DATA, DOCUMENTS
@@ -119,6 +121,15 @@ def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
     server.make_bucket(BUCKET)
     yield server
     server.close()
+
+
+@pytest.fixture
+def codec(tmp_path: Path) -> EncryptionCodec:
+    """Payload encryption with a fresh key file in the test's folder (``keys.json``)."""
+    new_codec_key_file(tmp_path / "keys.json")
+    loaded = load_keys(tmp_path / "keys.json", None, None)
+    assert loaded is not None
+    return loaded
 
 
 @pytest.fixture

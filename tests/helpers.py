@@ -116,6 +116,21 @@ def worker_env(settings: Settings, address: str, metrics_port: int = 0) -> dict[
     return stack.worker_env(settings, address, OFFBOARDING_METRICS_ADDRESS=metrics)
 
 
+def make_run_env(temporal_cli: str, run_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """The environment of a ``make run`` (``devtools.run``) of its own: free ports, its own
+    run folder, nothing of this machine's OFFBOARDING_* or TEMPORAL_* settings; and the
+    ports, by variable."""
+    ports = {name: free_port() for name in ("TEMPORAL_PORT", "TEMPORAL_UI_PORT",
+                                            "OFFBOARDING_SMTP_PORT", "OFFBOARDING_DEV_SCIM_PORT",
+                                            "OFFBOARDING_DEV_CODEC_PORT",
+                                            "OFFBOARDING_DEV_PORTAL_PORT")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
+    env.update({k: str(v) for k, v in ports.items()})
+    env.update({"OFFBOARDING_RUN_DIR": str(run_dir), "TEMPORAL_CLI": temporal_cli,
+                "OFFBOARDING_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"})
+    return env, ports
+
+
 def links_to(mail: MailCapture, address: str, subject: str) -> list[str]:
     """The approval links in the mail ``address`` received whose subject contains
     ``subject``, oldest first (as the demo finds them: devtools/approvers.py)."""

@@ -20,9 +20,10 @@ import httpx
 import pytest
 
 from devtools.procs import free_port, start_logged, stop, wait_for_port
-from offboarding.security.codec import EncryptionCodec, load_keys, new_key_file
+from offboarding.security.codec import EncryptionCodec, load_keys
 from offboarding.security.codec_server import TOKEN_ENV
 from tests.conftest import ROOT
+from tests.helpers import make_run_env
 
 UI = "http://localhost:8233"
 
@@ -38,14 +39,6 @@ def _command_lines() -> list[str]:
             except OSError:
                 continue
     return found
-
-
-@pytest.fixture
-def codec(tmp_path: Path) -> EncryptionCodec:
-    new_key_file(tmp_path / "keys.json")
-    loaded = load_keys(tmp_path / "keys.json", None, None)
-    assert loaded is not None
-    return loaded
 
 
 def _codec_server(tmp_path: Path, *args: str, **env_extra: str
@@ -113,14 +106,7 @@ def test_an_unreadable_or_empty_token_file_stops_the_codec_server_with_its_name(
 def test_make_run_keeps_the_codec_token_out_of_ps_and_its_env_file_private(
     temporal_cli: str, tmp_path: Path,
 ) -> None:
-    ports = {name: free_port() for name in ("TEMPORAL_PORT", "TEMPORAL_UI_PORT",
-                                            "OFFBOARDING_SMTP_PORT", "OFFBOARDING_DEV_SCIM_PORT",
-                                            "OFFBOARDING_DEV_CODEC_PORT",
-                                            "OFFBOARDING_DEV_PORTAL_PORT")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
-    env.update({k: str(v) for k, v in ports.items()})
-    env.update({"OFFBOARDING_RUN_DIR": str(tmp_path), "TEMPORAL_CLI": temporal_cli,
-                "OFFBOARDING_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"})
+    env, ports = make_run_env(temporal_cli, tmp_path)
     # An earlier run's file, readable by all: it is replaced by a private one.
     (tmp_path / "offboarding.env").write_text("OFFBOARDING_OLD='1'\n")
     (tmp_path / "offboarding.env").chmod(0o644)

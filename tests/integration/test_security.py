@@ -28,7 +28,7 @@ from devtools.scim import ScimServer
 from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import ApproveSettlement, Cancel, SkipStep
-from offboarding.security.codec import CodecKeyError, EncryptionCodec, load_keys, new_key_file
+from offboarding.security.codec import CodecKeyError, EncryptionCodec, load_keys
 from offboarding.security.codec_server import (
     MAX_BODY,
     Access,
@@ -41,14 +41,6 @@ from tests.conftest import ROOT, SCIM_TOKEN
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
 
 UI = "http://localhost:8233"
-
-
-@pytest.fixture
-def codec(tmp_path: Path) -> EncryptionCodec:
-    new_key_file(tmp_path / "keys.json")
-    loaded = load_keys(tmp_path / "keys.json", None, None)
-    assert loaded is not None
-    return loaded
 
 
 async def test_the_stored_history_holds_no_personal_data_in_plaintext(

@@ -27,7 +27,7 @@ from offboarding.models.messages import ApproveSettlement, Cancel, VerifyData
 from offboarding.models.records import EmailRequest
 from offboarding.models.status import OffboardingResult
 from tests.conftest import ROOT, SCIM_TOKEN
-from tests.helpers import client_file, wait_until, waiting_for, worker_env
+from tests.helpers import client_file, make_run_env, wait_until, waiting_for, worker_env
 from tests.infra_workflows import SendOneEmail, SleepForDays
 
 
@@ -153,14 +153,7 @@ def test_make_run_restarts_a_worker_that_died_and_keeps_the_servers_up(
     temporal_cli: str, tmp_path: Path,
 ) -> None:
     """Issue 10, row 18: a worker killed under `make run` stopped the whole stack."""
-    ports = {name: free_port() for name in ("TEMPORAL_PORT", "TEMPORAL_UI_PORT",
-                                            "OFFBOARDING_SMTP_PORT", "OFFBOARDING_DEV_SCIM_PORT",
-                                            "OFFBOARDING_DEV_CODEC_PORT",
-                                            "OFFBOARDING_DEV_PORTAL_PORT")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARDING_", "TEMPORAL_"))}
-    env.update({k: str(v) for k, v in ports.items()})
-    env.update({"OFFBOARDING_RUN_DIR": str(tmp_path), "TEMPORAL_CLI": temporal_cli,
-                "OFFBOARDING_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"})
+    env, ports = make_run_env(temporal_cli, tmp_path)
     log = tmp_path / "run.log"
     run = start_logged([sys.executable, "-m", "devtools.run"], log, "Ctrl-C stops everything",
                        env=env, cwd=ROOT, timeout=120)
