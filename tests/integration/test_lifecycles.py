@@ -40,6 +40,7 @@ from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import (
     ApproveSettlement,
     Cancel,
+    Message,
     Renew,
     TerminateEarly,
     VerifyData,
@@ -92,6 +93,15 @@ class Lifecycles(RuleBasedStateMachine):
         wid = self._await(self.cli.start(self.cf, FAST))
         handle = self.env.client.get_workflow_handle(wid)
         return handle
+
+    def _in_the_notice_period(self) -> WorkflowHandle[Any, Any]:
+        """A new run, once it waits out its notice period (where every ending may begin)."""
+        handle = self._start()
+        self._until(handle, "notice-period")
+        return handle
+
+    def _send(self, handle: WorkflowHandle[Any, Any], name: str, msg: Message) -> None:
+        self._await(self.cli.send(handle.id, name, msg))
 
     def _until(self, handle: WorkflowHandle[Any, Any], what: str) -> OffboardingStatus:
         return self._await(wait_until(handle, waiting_for(what), timeout=60, what=what))
@@ -162,31 +172,27 @@ class Lifecycles(RuleBasedStateMachine):
 
     @rule()
     def cancel_in_the_notice_period(self) -> None:
-        handle = self._start()
-        self._until(handle, "notice-period")
-        self._await(self.cli.send(handle.id, "cancel", Cancel(by="ops", reason="mistake")))
+        handle = self._in_the_notice_period()
+        self._send(handle, "cancel", Cancel(by="ops", reason="mistake"))
         self._end(handle, "cancelled")
 
     @rule()
     def renew(self) -> None:
-        handle = self._start()
-        self._until(handle, "notice-period")
-        self._await(self.cli.send(handle.id, "renew", Renew(by="ops", note="12 more months")))
+        handle = self._in_the_notice_period()
+        self._send(handle, "renew", Renew(by="ops", note="12 more months"))
         self._end(handle, "renewed")
 
     @rule()
     def cancel_while_the_steward_decides(self) -> None:
         """Row 10: the export made so far is deleted by the cancel."""
-        handle = self._start()
-        self._until(handle, "notice-period")
-        self._await(self.cli.send(handle.id, "terminate-early",
-                                  TerminateEarly(by="ops", cause="budget")))
+        handle = self._in_the_notice_period()
+        self._send(handle, "terminate-early", TerminateEarly(by="ops", cause="budget"))
         st = self._until(handle, "data-verification")
         self._export_is_current(st)
         self._earlier_links_decide_nothing(handle, st)
         package = Path(st.data_packages[-1].location)
         assert (package / "data.zip").exists()
-        self._await(self.cli.send(handle.id, "cancel", Cancel(by="ops", reason="stop")))
+        self._send(handle, "cancel", Cancel(by="ops", reason="stop"))
         result = self._end(handle, "cancelled")
         assert not package.exists(), "a cancel deletes the run's exports"
         assert result.status.step("data-retention").detail.startswith("cancelled; deleted:")
@@ -195,10 +201,8 @@ class Lifecycles(RuleBasedStateMachine):
 
     @rule()
     def terminate_and_complete(self) -> None:
-        handle = self._start()
-        self._until(handle, "notice-period")
-        self._await(self.cli.send(handle.id, "terminate-early",
-                                  TerminateEarly(by="ops", cause="budget")))
+        handle = self._in_the_notice_period()
+        self._send(handle, "terminate-early", TerminateEarly(by="ops", cause="budget"))
         self._settle_and_verify(handle)
         result = self._end(handle, "completed")
         archive = result.status.archive
