@@ -36,10 +36,12 @@ MAIL = Path(os.environ.get("OFFBOARDING_RUN_DIR", "data")) / "mail"
 
 
 def demo_timings(day_seconds: float) -> Timings:
-    """Deadlines long enough that the scripted people are never late."""
-    return Timings(day_length=timedelta(seconds=day_seconds), meeting_deadline_days=10,
-                   settlement_reminder_days=6, settlement_escalation_days=20,
-                   data_reminder_days=6, data_escalation_days=20, feedback_deadline_days=10)
+    """Deadlines long enough that the scripted people are never late: at the test's 0.05 s
+    days a 6-day reminder came 0.3 s after the approval mail, and on a busy machine it
+    beat the scripted approver."""
+    return Timings(day_length=timedelta(seconds=day_seconds), meeting_deadline_days=60,
+                   settlement_reminder_days=60, settlement_escalation_days=120,
+                   data_reminder_days=60, data_escalation_days=120, feedback_deadline_days=60)
 
 
 def demo_client(settings: Settings, today: date) -> ClientFile:
