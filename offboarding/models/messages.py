@@ -42,8 +42,9 @@ class Message(BaseModel):
         return "cli"
 
 
-Family = Literal["settlement", "data"]
-"""The two decisions approvers make, each with its own links."""
+Family = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]
+"""Which decision a link is for: a gate's id (``settlement``, ``data``, or a playbook's
+own gate, ``models/gates.py``) or ``task``."""
 Via = Literal["cli", "link", "signal"]
 """How a decision arrived: an update without a link (the CLI, or any Temporal client),
 an update carrying the approver's verified link (the approvals portal), or a signal."""
@@ -92,7 +93,23 @@ class RejectData(ApproverDecision):
     reason: Text = Field(min_length=1)
 
 
-class CompleteTask(Message):
+class ApproveGate(ApproverDecision):
+    """A decider approves a playbook's gate (``models/gates.py``)."""
+
+    gate: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")]
+    """The gate's id, as the playbook names it."""
+    document: Annotated[str, Field(pattern=r"^[0-9a-f]{12,64}$")]
+    """What is decided on: the document of the gate's current round, as ``status`` shows
+    it (or a prefix of at least 12 digits)."""
+
+
+class RejectGate(ApproveGate):
+    reason: Text = Field(min_length=1)
+
+
+class CompleteTask(ApproverDecision):
+    """Ops tick a task from the CLI; a playbook task's owner does it through their link."""
+
     task: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")]
     note: Text = ""
 
@@ -158,8 +175,8 @@ class Action:
     """One line for the CLI: who acts and what it does."""
     flags: Mapping[str, str] = field(default_factory=dict)
     """CLI flags whose name differs from the field's."""
-    family: Family | None = None
-    """For approver decisions: which link family may carry it."""
+    family: str | None = None
+    """For decisions a link may carry: its family (``gate``: the gate the message names)."""
 
 
 ACTIONS: dict[str, Action] = {
@@ -172,7 +189,12 @@ ACTIONS: dict[str, Action] = {
                           family="data"),
     "reject-data": Action(RejectData, "data steward: reject the export (it is redone)",
                           family="data"),
-    "complete-task": Action(CompleteTask, "ops: tick a manual checklist item"),
+    "approve-gate": Action(ApproveGate, "decider: approve a playbook's gate",
+                           family="gate"),
+    "reject-gate": Action(RejectGate, "decider: reject a playbook's gate (ops then decide)",
+                          family="gate"),
+    "complete-task": Action(CompleteTask, "ops or its owner: mark a task or manual item done",
+                            family="task"),
     "meeting-held": Action(MeetingHeld, "ops: record the final review meeting"),
     "record-feedback": Action(RecordFeedback, "ops: record the client's NPS / CSAT"),
     "renew": Action(Renew, "ops: the client renewed; end the offboarding"),

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import Via
+from offboarding.models.playbook import Playbook
 from offboarding.models.records import (
     ArchiveReceipt,
     DataPackage,
@@ -18,7 +19,7 @@ from offboarding.models.records import (
     records_key,
 )
 from offboarding.models.settlement import Statement
-from offboarding.models.stages import Stage, Wait
+from offboarding.models.stages import Stage
 
 STATUS_BUDGET = 512 * 1024
 """Bytes of the status as JSON, whatever anyone sends: the answer of the ``status`` query
@@ -47,6 +48,28 @@ class ManualTask(BaseModel):
     at: datetime | None = None
     by: str | None = None
     note: str = ""
+    owner: str | None = None
+    """A playbook's task: who does it (mailed a link to mark it done)."""
+    due: datetime | None = None
+    document: str | None = None
+    """What its owner's link names (``gate_loop.task_document``); set once it is asked."""
+
+
+class GateRound(BaseModel):
+    """One time a gate's deciders were asked: a playbook's gate, for its links and page."""
+
+    gate: str
+    title: str
+    round: int
+    document: str
+    """What its links name and a decision must quote: a hash of the gate, the round and
+    the bound document."""
+    bound: str | None = None
+    """The statement's hash or the manifest's checksum it is about, if any."""
+    question: str = ""
+    labels: list[str] = []
+    asked: list[str] = []
+    at: datetime
 
 
 class Decision(BaseModel):
@@ -141,14 +164,18 @@ class OffboardingStatus(BaseModel):
     feedback: Feedback | None = None
     meeting_notes: str | None = None
     archive: ArchiveReceipt | None = None
+    playbook: str | None = None
+    """``name@hash`` of the playbook it runs by; None: the built-in way."""
+    gates: list[GateRound] = []
 
     @property
     def records_key(self) -> str:
         return records_key(self.workflow_id, self.run_id)
 
     @property
-    def waits(self) -> list[Wait]:
-        return [Wait(w) for w in self.waiting_for.split(",")] if self.waiting_for else []
+    def waits(self) -> list[str]:
+        """A ``Wait``, or a playbook's gate or task (``task-<key>``)."""
+        return self.waiting_for.split(",") if self.waiting_for else []
 
     def step(self, key: str) -> Step:
         for s in self.steps:
@@ -179,6 +206,9 @@ class OffboardingInput(BaseModel):
     confirmation (OFFBOARDING_REQUIRE_SECOND_OPS). Fixed at start, like the timings."""
     require_links: bool = False
     """Approver decisions only through the approver's own link (OFFBOARDING_REQUIRE_LINKS)."""
+    playbook: Playbook | None = None
+    """The company's own steps, gates, tasks and mail (``models/playbook.py``), resolved by
+    the CLI at start; None is the built-in way."""
 
 
 class OffboardingResult(BaseModel):

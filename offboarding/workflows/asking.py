@@ -12,7 +12,6 @@ from typing import Any
 from temporalio import workflow
 
 from offboarding.models.records import LinkRequest
-from offboarding.models.stages import StepKey
 from offboarding.workflows import patches
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
@@ -34,7 +33,7 @@ def unique(people: list[str]) -> list[str]:
     return list(first.values())
 
 
-async def ask(run: Run, key: str, template: str, step: StepKey, people: list[str],
+async def ask(run: Run, key: str, template: str, step: str, people: list[str],
               link: LinkRequest, extra: dict[str, Any]) -> None:
     """Each person their own message (key ``<key>-<n>``, n counting from 1 in the order
     the client file lists them), sent side by side."""

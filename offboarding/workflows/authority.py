@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from offboarding.models.gates import DATA, SETTLEMENT, TASK_FAMILY
 from offboarding.models.messages import (
     ACTIONS,
+    ApproveGate,
     ApproverDecision,
     ApproveSettlement,
+    CompleteTask,
     DisputeSettlement,
     FixContact,
     Message,
@@ -28,24 +31,37 @@ from offboarding.security.links import BadLink, parse
 from offboarding.workflows.state import OffboardingState
 
 
-def document(s: OffboardingState, family: str | None) -> str | None:
-    """What an approver decides on now: the current statement or export."""
-    if family == "settlement" and s.status.statements:
+def family_of(name: str, msg: Message) -> str | None:
+    """The link family that may carry this decision: its gate's id, or ``task``."""
+    family = ACTIONS[name].family
+    if family == "gate" and isinstance(msg, ApproveGate):
+        return msg.gate
+    return family
+
+
+def document(s: OffboardingState, family: str | None, msg: Message) -> str | None:
+    """What the decision is about now: the current statement, export or round of a
+    playbook's gate, or the task (once its owner was asked)."""
+    if family == SETTLEMENT.id and s.status.statements:
         return s.status.statements[-1].hash
-    if family == "data" and s.status.data_packages:
+    if family == DATA.id and s.status.data_packages:
         return s.status.data_packages[-1].manifest_sha256
-    return None
+    if family == TASK_FAMILY and isinstance(msg, CompleteTask):
+        task = s.task(msg.task)
+        return task.document if task else None
+    current = s.gate_round(family) if family else None
+    return current.document if current else None
 
 
 def refusal(s: OffboardingState, name: str, msg: Message, via: Via,
             now: datetime) -> str | None:
     """Why an approver decision cannot be taken through the channel it came by, or None.
     Other actions (ops' own) are not channel-bound."""
-    family = ACTIONS[name].family
+    family = family_of(name, msg)
     if family is None or not isinstance(msg, ApproverDecision):
         return None
     if via != "link":
-        if s.require_links:
+        if s.require_links and family != TASK_FAMILY:  # ops may tick a task
             return (f"{name} is accepted only through the approver's own link (this "
                     "offboarding requires links): the approver opens the link in their "
                     "email; ops cannot decide for them")
@@ -63,8 +79,9 @@ def refusal(s: OffboardingState, name: str, msg: Message, via: Via,
     if claims.e.casefold() != msg.by.casefold():
         return f"{name} refused: the link was issued to {claims.e}, not {msg.by}"
     sent = (msg.statement_hash if isinstance(msg, ApproveSettlement | DisputeSettlement)
-            else msg.checksum if isinstance(msg, VerifyData) else claims.d)
-    if claims.d != document(s, family) or sent != claims.d:
+            else msg.checksum if isinstance(msg, VerifyData)
+            else msg.document if isinstance(msg, ApproveGate) else claims.d)
+    if claims.d != document(s, family, msg) or sent != claims.d:
         return (f"{name} refused: the link is for a {family} document that has been "
                 "replaced; the newest one was emailed to the approvers")
     return None

@@ -11,7 +11,7 @@ from opentelemetry.context import Context
 from temporalio import workflow
 
 from offboarding.models.client_file import ClientFile
-from offboarding.models.stages import Stage, StepKey
+from offboarding.models.stages import Stage
 from offboarding.models.status import OffboardingInput, StepState
 from offboarding.workflows.clock import Clock
 from offboarding.workflows.state import OffboardingState
@@ -50,7 +50,7 @@ class Run:
         self.s.enter(stage, self.clock.now(), detail)
         workflow.logger.info("stage %s", stage, extra={"step": str(stage)})
 
-    def mark(self, key: StepKey, state: StepState, detail: str | None = None,
+    def mark(self, key: str, state: StepState, detail: str | None = None,
              by: str | None = None) -> None:
         self.s.mark(key, state, self.clock.now(), detail, by)
 

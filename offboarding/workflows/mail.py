@@ -8,13 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from offboarding.models.records import Attachment, LinkRequest
-from offboarding.models.stages import StepKey
 from offboarding.workflows.context import Run
 from offboarding.workflows.problems import until_done
 from offboarding.workflows.sending import base_context, send
 
 
-async def email(run: Run, key: str, *, template: str, step: StepKey, to: list[str],
+async def email(run: Run, key: str, *, template: str, step: str, to: list[str],
                 cc: list[str] | None = None, extra: dict[str, Any] | None = None,
                 attachments: list[Attachment] | None = None,
                 link: LinkRequest | None = None) -> None:

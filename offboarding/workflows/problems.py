@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from offboarding.models.stages import StepKey
 from offboarding.models.status import Problem
 from offboarding.workflows import causes
 from offboarding.workflows.context import Run
@@ -21,7 +20,7 @@ from offboarding.workflows.sending import cancelled, cause, notify
 T = TypeVar("T")
 
 
-async def until_done(run: Run, key: str, step: StepKey,
+async def until_done(run: Run, key: str, step: str,
                      call: Callable[[], Awaitable[T]]) -> T | None:
     """Run an activity until it succeeds or ops skip it (then None). ``key`` names the
     problem for ops (``retry-step --problem KEY``), so it is stored: never rename one."""
@@ -32,24 +31,32 @@ async def until_done(run: Run, key: str, step: StepKey,
             if cancelled(err):
                 raise
             why = cause(err)
-        s, now = run.s, run.clock.now()
-        problem = s.raise_problem(key, step, why, now)
-        run.mark(step, s.status.step(step).state, f"NEEDS OPS ({key}): {why}")
-        run.vis.publish()
-        await notify(run, f"problem-{key}-{len(s.status.problems)}", "ops_alert", [],
-                     to_ops=True, extra={
-                         "what": key, "reminders": 0, "problem": True,
-                         "since": run.clock.as_date(problem.since),
-                         "how": f"{why}. Fix the cause, then: offboarding retry-step "
-                                f"{run.workflow_id} --problem {key} --by <you> (or skip-step "
-                                "... --reason ...)"})
-        await workflow.wait_condition(functools.partial(_settled_or_interrupted, run, problem))
-        causes.follow(run)  # the retry goes on in the trace of ops' retry-step
-        run.check_interrupts()
-        s.end_ops_wait_if_clear()
-        run.vis.publish()
-        if problem.resolution == "skip":
+        if await ask_ops(run, key, step, why, "Fix the cause, then") == "skip":
             return None
+
+
+async def ask_ops(run: Run, key: str, step: str, why: str,
+                  then: str) -> Literal["retry", "skip"]:
+    """Hold ``step`` for ops: alert them and wait for their ``retry-step`` or
+    ``skip-step`` on the problem ``key``."""
+    s, now = run.s, run.clock.now()
+    problem = s.raise_problem(key, step, why, now)
+    run.mark(step, s.status.step(step).state, f"NEEDS OPS ({key}): {why}")
+    run.vis.publish()
+    await notify(run, f"problem-{key}-{len(s.status.problems)}", "ops_alert", [],
+                 to_ops=True, extra={
+                     "what": key, "reminders": 0, "problem": True,
+                     "since": run.clock.as_date(problem.since),
+                     "how": f"{why}. {then}: offboarding retry-step "
+                            f"{run.workflow_id} --problem {key} --by <you> (or skip-step "
+                            "... --reason ...)"})
+    await workflow.wait_condition(functools.partial(_settled_or_interrupted, run, problem))
+    causes.follow(run)  # the retry goes on in the trace of ops' retry-step
+    run.check_interrupts()
+    s.end_ops_wait_if_clear()
+    run.vis.publish()
+    assert problem.resolution is not None
+    return problem.resolution
 
 
 def _settled_or_interrupted(run: Run, problem: Problem) -> bool:

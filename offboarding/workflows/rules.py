@@ -8,41 +8,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from offboarding.models.messages import (
-    ACTIONS,
-    ApproveSettlement,
     Cancel,
-    CompleteTask,
-    DisputeSettlement,
     ExtendNotice,
     FixContact,
     MeetingHeld,
     Message,
     RecordFeedback,
-    RejectData,
     Renew,
     RetryStep,
     SkipStep,
     TerminateEarly,
-    VerifyData,
     Via,
 )
 from offboarding.models.stages import Stage, Wait
 from offboarding.models.status import Feedback, Problem, Proposal
-from offboarding.workflows import authority, limits
-from offboarding.workflows.state import MAX_EXPORTS, MAX_STATEMENT_VERSIONS, OffboardingState
+from offboarding.workflows import authority, gate_rules, limits
+from offboarding.workflows.rejection import Rejected as Rejected
+from offboarding.workflows.rejection import waiting
+from offboarding.workflows.state import (
+    OffboardingState,
+)
 
 M = TypeVar("M", bound=Message)
 
 BEFORE_SETTLEMENT = (Stage.CONTRACT_REVIEW, Stage.NOTICE, Stage.NOTICE_PERIOD,
                      Stage.REVIEW_MEETING)
 BEFORE_NOTICE_ENDS = (Stage.CONTRACT_REVIEW, Stage.NOTICE, Stage.NOTICE_PERIOD)
-
-
-class Rejected(Exception):
-    """A message that cannot be accepted now; the text says why, for the sender."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,7 @@ def apply(s: OffboardingState, name: str, msg: Message, via: Via, now: datetime)
         return detail
     if proposed is not None:
         s.status.proposals.remove(proposed)
-    about = authority.document(s, ACTIONS[name].family)
+    about = authority.document(s, authority.family_of(name, msg), msg)
     detail = RULES[name].effect(s, msg, now)
     s.decide(now, name, msg.by, detail, proposed.by if proposed else None, via, about)
     return detail
@@ -97,19 +91,6 @@ def _in_stage(s: OffboardingState, name: str, *stages: Stage) -> None:
                        f"it is accepted in: {', '.join(stages)}")
 
 
-def _waiting(s: OffboardingState, name: str, what: Wait) -> None:
-    if what not in s.pending.waits:
-        now_waiting = s.status.waiting_for or "nothing"
-        raise Rejected(f"{name} is not expected now: the offboarding waits for {now_waiting}")
-
-
-def _approver(s: OffboardingState, role: Literal["finance", "data_verification"],
-              who: str) -> None:
-    allowed = getattr(s.client.approvers, role)
-    if who.lower() not in [a.lower() for a in allowed]:
-        raise Rejected(f"{who} is not a {role.replace('_', ' ')} approver for this client")
-
-
 def _contract_end_path(s: OffboardingState, why: str) -> None:
     if s.status.reason != "contract_end":
         raise Rejected(why)
@@ -121,88 +102,6 @@ def _open_problem(s: OffboardingState, key: str) -> Problem:
         keys = ", ".join(p.key for p in s.open_problems()) or "none"
         raise Rejected(f"no open problem {key!r}; open problems: {keys}")
     return problem
-
-
-def _check_approve(s: OffboardingState, msg: ApproveSettlement | DisputeSettlement) -> None:
-    _waiting(s, "approve-settlement", Wait.SETTLEMENT_APPROVAL)
-    _approver(s, "finance", msg.by)
-    current = s.status.statements[-1] if s.status.statements else None
-    if current is None or not current.hash.startswith(msg.statement_hash):
-        raise Rejected(f"statement {msg.statement_hash[:12]} is not the current statement"
-                       + (f" (v{current.version}, {current.hash[:12]})" if current else ""))
-    if s.pending.approved or s.pending.dispute:
-        raise Rejected("a decision on this statement was already recorded")
-
-
-def _approve(s: OffboardingState, msg: ApproveSettlement, now: datetime) -> str:
-    s.pending.approved = msg
-    return f"statement {msg.statement_hash[:12]} approved"
-
-
-def _check_dispute(s: OffboardingState, msg: DisputeSettlement) -> None:
-    _check_approve(s, msg)
-    if len(s.status.statements) >= MAX_STATEMENT_VERSIONS:
-        raise Rejected(f"statement v{len(s.status.statements)} is the last version an "
-                       f"offboarding issues (at most {MAX_STATEMENT_VERSIONS}); settle what "
-                       "remains outside and approve it")
-
-
-def _dispute(s: OffboardingState, msg: DisputeSettlement, now: datetime) -> str:
-    s.pending.dispute = msg
-    return f"statement {msg.statement_hash[:12]} disputed: {msg.reason}"
-
-
-def _check_data_decision(s: OffboardingState, name: str, by: str) -> None:
-    _waiting(s, name, Wait.DATA_VERIFICATION)
-    _approver(s, "data_verification", by)
-
-
-def _check_verify(s: OffboardingState, msg: VerifyData) -> None:
-    _check_data_decision(s, "verify-data", msg.by)
-    package = s.status.data_packages[-1]
-    if msg.checksum != package.manifest_sha256:
-        raise Rejected(f"checksum {msg.checksum} does not match the manifest of export "
-                       f"{package.attempt}; compute the SHA-256 of manifest.json again")
-    _undecided_export(s)
-
-
-def _undecided_export(s: OffboardingState) -> None:
-    if s.pending.verified or s.pending.rejected:
-        raise Rejected("a decision on this export was already recorded")
-
-
-def _verify(s: OffboardingState, msg: VerifyData, now: datetime) -> str:
-    s.pending.verified = msg
-    return f"data verified with checksum {msg.checksum[:12]}"
-
-
-def _check_reject(s: OffboardingState, msg: RejectData) -> None:
-    _check_data_decision(s, "reject-data", msg.by)
-    _undecided_export(s)
-    if len(s.status.data_packages) >= MAX_EXPORTS:
-        raise Rejected(f"export {len(s.status.data_packages)} is the last one an offboarding "
-                       f"makes (at most {MAX_EXPORTS}); agree on the rest with ops and "
-                       "verify it")
-
-
-def _reject(s: OffboardingState, msg: RejectData, now: datetime) -> str:
-    s.pending.rejected = msg
-    return f"data rejected: {msg.reason}"
-
-
-def _check_task(s: OffboardingState, msg: CompleteTask) -> None:
-    task = next((t for t in s.status.tasks if t.key == msg.task), None)
-    if task is None:
-        raise Rejected(f"unknown task {msg.task!r}; tasks are: "
-                       + ", ".join(t.key for t in s.status.tasks))
-    if task.done:
-        raise Rejected(f"task {msg.task} was already completed by {task.by}")
-
-
-def _complete_task(s: OffboardingState, msg: CompleteTask, now: datetime) -> str:
-    task = next(t for t in s.status.tasks if t.key == msg.task)
-    task.done, task.at, task.by, task.note = True, now, msg.by, msg.note
-    return f"task {msg.task} completed"
 
 
 def _check_meeting(s: OffboardingState, msg: MeetingHeld) -> None:
@@ -219,7 +118,7 @@ def _meeting(s: OffboardingState, msg: MeetingHeld, now: datetime) -> str:
 
 
 def _check_feedback(s: OffboardingState, msg: RecordFeedback) -> None:
-    _waiting(s, "record-feedback", Wait.FEEDBACK)
+    waiting(s, "record-feedback", Wait.FEEDBACK)
     if msg.nps is None and msg.csat is None and not msg.comment and not msg.internal_note:
         raise Rejected("record-feedback needs at least one of nps, csat, comment, "
                        "internal_note")
@@ -322,11 +221,7 @@ def _skip(s: OffboardingState, msg: SkipStep, now: datetime) -> str:
 
 
 RULES: dict[str, Rule[Any]] = {
-    "approve-settlement": Rule(_check_approve, _approve),
-    "dispute-settlement": Rule(_check_dispute, _dispute),
-    "verify-data": Rule(_check_verify, _verify),
-    "reject-data": Rule(_check_reject, _reject),
-    "complete-task": Rule(_check_task, _complete_task),
+    **{name: Rule(check, effect) for name, (check, effect) in gate_rules.RULES.items()},
     "meeting-held": Rule(_check_meeting, _meeting),
     "record-feedback": Rule(_check_feedback, _feedback),
     "renew": Rule(_check_renew, _renew),

@@ -8,25 +8,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from offboarding.models import gates
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import (
-    ApproveSettlement,
+    ApproverDecision,
     Cancel,
-    DisputeSettlement,
     ExtendNotice,
     MeetingHeld,
     RecordFeedback,
-    RejectData,
     Renew,
     TerminateEarly,
-    VerifyData,
     Via,
 )
+from offboarding.models.playbook import Playbook
 from offboarding.models.records import EmailReceipt
 from offboarding.models.settlement import Statement
 from offboarding.models.stages import WHO_ACTS, Stage, StepKey, Wait
 from offboarding.models.status import (
     Decision,
+    GateRound,
     Ignored,
     ManualTask,
     OffboardingStatus,
@@ -77,29 +77,39 @@ text acts where it belongs (the statement, the task, the step), the log says who
 With the limits above, the status stays under ``models.status.STATUS_BUDGET``."""
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A gate's decision, accepted and not yet acted upon."""
+
+    approved: bool
+    msg: ApproverDecision
+
+
 @dataclass
 class Pending:
     """Decisions the workflow has accepted but not yet acted upon."""
 
-    approved: ApproveSettlement | None = None
-    dispute: DisputeSettlement | None = None
-    verified: VerifyData | None = None
-    rejected: RejectData | None = None
+    answers: dict[str, Answer] = field(default_factory=dict)
+    """By gate id: the built-ins (``settlement``, ``data``) and a playbook's."""
     meeting: MeetingHeld | None = None
     feedback: RecordFeedback | None = None
     renew: Renew | None = None
     terminate: TerminateEarly | None = None
     extend: ExtendNotice | None = None
     cancel: Cancel | None = None
-    waits: dict[Wait, datetime] = field(default_factory=dict)
+    waits: dict[str, datetime] = field(default_factory=dict)
+    """A ``Wait``, or a playbook's gate or task."""
 
 
 class OffboardingState:
     def __init__(self, workflow_id: str, client: ClientFile, *, second_ops: bool = True,
-                 require_links: bool = False) -> None:
+                 require_links: bool = False, playbook: Playbook | None = None) -> None:
         self.client = client
         self.second_ops = second_ops
         self.require_links = require_links
+        self.playbook = playbook
+        self.gates = gates.table(playbook.gates if playbook else [])
+        """Every gate of this offboarding, by id (``models/gates.py``)."""
         self.link_keys: dict[str, str] = {}
         """Public keys of the approval links this offboarding has mailed, by key id."""
         self.pending = Pending()
@@ -111,13 +121,16 @@ class OffboardingState:
             stage=Stage.CONTRACT_REVIEW,
             contract_end=client.contract.end_date,
             effective_date=client.termination.effective_date if client.termination else None,
-            steps=[Step(key=k, title=t) for k, t in STEPS],
-            tasks=[ManualTask(key=k, title=t, step=s) for k, t, s in TASKS],
+            steps=[Step(key=k, title=t) for k, t in _steps(playbook)],
+            tasks=[ManualTask(key=k, title=t, step=s) for k, t, s in TASKS]
+            + [ManualTask(key=t.key, title=t.title, step=t.after, owner=t.owner)
+               for t in (playbook.tasks if playbook else [])],
+            playbook=playbook.label if playbook else None,
         )
 
     # ----- checklist bookkeeping -------------------------------------------------------
 
-    def mark(self, key: StepKey, state: StepState, now: datetime, detail: str | None = None,
+    def mark(self, key: str, state: StepState, now: datetime, detail: str | None = None,
              by: str | None = None) -> None:
         step = self.status.step(key)
         step.state = state
@@ -167,11 +180,11 @@ class OffboardingState:
                                               by=_clip(by, 200) if by else by, why=_clip(why))]
         self.status.ignored_total += 1
 
-    def start_wait(self, what: Wait, now: datetime, overdue_at: datetime | None) -> None:
+    def start_wait(self, what: str, now: datetime, overdue_at: datetime | None) -> None:
         self.pending.waits[what] = now
         self._refresh_waits(overdue_at)
 
-    def end_wait(self, what: Wait) -> None:
+    def end_wait(self, what: str) -> None:
         self.pending.waits.pop(what, None)
         self._refresh_waits(None)
 
@@ -198,6 +211,8 @@ class OffboardingState:
         """A short checklist for the Web UI's "current details": done, pending, who must act."""
         st = self.status
         paragraphs = [f"**Stage:** {st.stage}"]
+        if st.playbook:
+            paragraphs.append(f"**Playbook:** {st.playbook}")
         if st.waiting_for:
             waits = st.waiting_for.replace(",", ", ")
             paragraphs.append(f"**Waiting for:** {waits}"
@@ -212,12 +227,26 @@ class OffboardingState:
         return "\n\n".join(paragraphs)
 
     def who_must_act(self) -> str:
-        def who(wait: Wait) -> str:
-            if wait is Wait.OPS_ACTION:
-                return WHO_ACTS[wait] + ": " + "; ".join(p.why for p in self.open_problems())
-            return WHO_ACTS[wait]
+        def who(wait: str) -> str:
+            if wait == Wait.OPS_ACTION:
+                problems = "; ".join(p.why for p in self.open_problems())
+                return f"{WHO_ACTS[Wait.OPS_ACTION]}: {problems}"
+            if wait in WHO_ACTS:
+                return WHO_ACTS[Wait(wait)]
+            gate = next((g for g in self.gates.values() if g.wait == wait), None)
+            if gate is not None:
+                return gate.who_acts
+            task = self.task(wait.removeprefix("task-"))
+            return f"{task.owner} (complete-task --task {task.key})" if task else wait
 
         return "; ".join(who(w) for w in self.status.waits) or "nobody"
+
+    def task(self, key: str) -> ManualTask | None:
+        return next((t for t in self.status.tasks if t.key == key), None)
+
+    def gate_round(self, gate: str) -> GateRound | None:
+        """The current round of a playbook's gate."""
+        return next((r for r in reversed(self.status.gates) if r.gate == gate), None)
 
     # ----- problems only people can fix ------------------------------------------------
 
@@ -250,6 +279,27 @@ class OffboardingState:
             seen.add(email)
             email = self.status.contacts_fixed[email]
         return email
+
+
+def _steps(playbook: Playbook | None) -> list[tuple[str, str]]:
+    """The checklist: a playbook's gates follow the step they are placed after (a gate
+    after a gate follows that one)."""
+    steps: list[tuple[str, str]] = list(STEPS)
+    specs = playbook.gates if playbook else []
+    ids = {g.id for g in specs}
+    placed, pending = True, list(specs)
+    while pending and placed:
+        placed = False
+        for gate in list(pending):
+            keys = [k for k, _ in steps]
+            if gate.after in keys:
+                at = keys.index(gate.after) + 1
+                while at < len(keys) and keys[at] in ids:
+                    at += 1  # after the gates already placed there, in the file's order
+                steps.insert(at, (gate.id, gate.title))
+                pending.remove(gate)
+                placed = True
+    return steps
 
 
 def _clip(text: str, most: int = MAX_DETAIL) -> str:

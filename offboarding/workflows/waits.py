@@ -72,7 +72,7 @@ async def until_date(run: Run, due: Callable[[], date], arm: Callable[[date], bo
         pending.extend = None
 
 
-async def await_human(run: Run, what: Wait, done: Callable[[], bool], *, to: list[str],
+async def await_human(run: Run, what: str, done: Callable[[], bool], *, to: list[str],
                       reminder_every: float, escalate_after: float, how: str,
                       remind: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
                       ) -> None:

@@ -15,6 +15,7 @@ from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import (
     ACTIONS,
     Ack,
+    ApproveGate,
     ApproveSettlement,
     Cancel,
     CompleteTask,
@@ -25,6 +26,7 @@ from offboarding.models.messages import (
     Message,
     RecordFeedback,
     RejectData,
+    RejectGate,
     Renew,
     RetryStep,
     SkipStep,
@@ -61,6 +63,8 @@ ACCEPTED_IN: dict[str, tuple[Stage, ...]] = {
     "extend-notice": BEFORE_NOTICE_ENDS,
     "cancel": EVERY_LIVE_STAGE,
     "fix-contact": EVERY_LIVE_STAGE,
+    "approve-gate": (),  # no playbook gate here; tests/unit/test_gate_rules.py has them
+    "reject-gate": (),
     "retry-step": (),  # no problem is open in this table; tests/unit/test_rules.py has them
     "skip-step": (),
 }
@@ -92,6 +96,9 @@ def _message(name: str, cf: ClientFile, s: OffboardingState) -> Message:
         "verify-data": VerifyData(by=steward, checksum=CHECKSUM),
         "reject-data": RejectData(by=steward, reason="incomplete"),
         "complete-task": CompleteTask(by="ops", task="terms-met"),
+        "approve-gate": ApproveGate(by=finance, gate="legal-sign-off", document=CHECKSUM),
+        "reject-gate": RejectGate(by=finance, gate="legal-sign-off", document=CHECKSUM,
+                                  reason="no"),
         "meeting-held": MeetingHeld(by="ops"),
         "record-feedback": RecordFeedback(by="ops", nps=9),
         "renew": Renew(by="ops"),

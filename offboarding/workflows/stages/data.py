@@ -1,5 +1,6 @@
 """Transition support: the client's data exported for their data steward, redone until
-the steward verifies it; our copy is deleted once the retention period has passed."""
+the steward verifies it (the gate ``models/gates.DATA``, run by the one gate loop); our
+copy is deleted once the retention period has passed."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 from offboarding.activities.data_transfer import DataTransfer
-from offboarding.models.records import ExportRequest, LinkRequest, PurgeRequest
-from offboarding.models.stages import Stage, StepKey, Wait
-from offboarding.workflows import asking
+from offboarding.models.gates import DATA
+from offboarding.models.records import ExportRequest, PurgeRequest
+from offboarding.models.stages import Stage, StepKey
 from offboarding.workflows.context import Run
+from offboarding.workflows.gate_loop import Issued, decide
 from offboarding.workflows.mail import email
 from offboarding.workflows.problems import until_done
 from offboarding.workflows.sending import RETRY_FOREVER, cause
-from offboarding.workflows.waits import await_human
+from offboarding.workflows.state import Answer
 
 
 async def data_transfer(run: Run) -> None:
-    s, p, t = run.s, run.s.pending, run.inp.timings
+    s, t = run.s, run.inp.timings
     steward = run.client.contacts.data_steward.email
     run.enter(Stage.DATA_TRANSFER)
     data_sets = [(d.name, d.path) for d in run.client.data_sets]
@@ -31,53 +33,59 @@ async def data_transfer(run: Run) -> None:
         run.mark(StepKey.DATA_TRANSFER, "skipped", "no client data sets listed")
         run.mark(StepKey.DATA_RETENTION, "skipped", "nothing to delete")
         return
-    while True:
+    verifiers = DATA.deciders_in(run.client)
+    exported = None
+
+    async def issue() -> Issued | None:
+        nonlocal exported
         attempt = len(s.status.data_packages) + 1
         request = ExportRequest(workflow_id=run.workflow_id, run_id=s.status.run_id,
                                 client_id=run.client.client_id, attempt=attempt,
                                 data_sets=data_sets)
-        step = StepKey.DATA_TRANSFER
-        package = await until_done(run, f"export-{attempt}", step, functools.partial(
+        package = await until_done(run, f"export-{attempt}", StepKey.DATA_TRANSFER,
+                                   functools.partial(
             workflow.execute_activity_method, DataTransfer.export_client_data, request,
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER,
             summary=f"export client data, attempt {attempt}"))
         if package is None:
-            run.mark(StepKey.DATA_TRANSFER, "skipped", "export skipped by ops")
-            run.mark(StepKey.DATA_RETENTION, "skipped", "nothing exported")
-            return
+            return None
+        exported = package
         s.status.data_packages.append(package)
         extra = {"package": package.model_dump(mode="json")}
-        verifiers = list(run.client.approvers.data_verification)
-        link = LinkRequest(family="data", document=package.manifest_sha256)
-        if not asking.links_on():
-            await email(run, f"data-ready-{attempt}", template="data_ready",
-                        step=StepKey.DATA_TRANSFER, to=[steward], extra=extra)
-        else:
-            await asking.ask(run, f"data-ready-{attempt}", "data_ready", StepKey.DATA_TRANSFER,
-                             verifiers, link, extra)
-            if steward.casefold() not in {v.casefold() for v in verifiers}:
+
+        async def tell(links: bool) -> None:
+            if not links:
+                await email(run, f"data-ready-{attempt}", template="data_ready",
+                            step=StepKey.DATA_TRANSFER, to=[steward], extra=extra)
+            elif steward.casefold() not in {v.casefold() for v in verifiers}:
                 # The steward is told; those who verify have the links.
                 await email(run, f"data-ready-{attempt}", template="data_ready",
                             step=StepKey.DATA_TRANSFER, to=[steward],
                             extra={**extra, "verifiers_have_links": True})
-        run.mark(StepKey.DATA_TRANSFER, "waiting", f"export {attempt}: {package.files} files, "
-                 f"manifest {package.manifest_sha256[:12]}")
-        await await_human(
-            run, Wait.DATA_VERIFICATION,
-            lambda: p.verified is not None or p.rejected is not None,
-            to=[steward], reminder_every=t.data_reminder_days,
-            remind=functools.partial(asking.remind, run, verifiers, link, [steward]),
-            escalate_after=t.data_escalation_days,
+
+        return Issued(
+            document=package.manifest_sha256, key=f"data-ready-{attempt}", context=extra,
+            told=[steward], tell=tell,
+            detail=f"export {attempt}: {package.files} files, "
+                   f"manifest {package.manifest_sha256[:12]}",
             how="Verify the checksum of manifest.json: offboarding verify-data "
-                f"{run.workflow_id} --checksum <sha256> --by <you>",
-        )
-        if p.rejected is None:
-            break
-        p.rejected = None
-    assert p.verified is not None
+                f"{run.workflow_id} --checksum <sha256> --by <you>")
+
+    async def rejected(answer: Answer) -> bool:
+        return True
+
+    result = await decide(run, DATA, issue, rejected, reminder_days=t.data_reminder_days,
+                          escalation_days=t.data_escalation_days)
+    if result is None:
+        run.mark(StepKey.DATA_TRANSFER, "skipped", "export skipped by ops")
+        run.mark(StepKey.DATA_RETENTION, "skipped", "nothing exported")
+        return
+    package, verified = exported, result[1]
+    assert package is not None
     run.mark(StepKey.DATA_TRANSFER, "done",
-             f"export {attempt} verified ({package.manifest_sha256[:12]})", by=p.verified.by)
+             f"export {package.attempt} verified ({package.manifest_sha256[:12]})",
+             by=verified.msg.by)
     purge_at = run.clock.now() + run.clock.days(run.client.retention_days)
     run.mark(StepKey.DATA_RETENTION, "waiting",
              f"our copy is deleted on {run.clock.as_date(purge_at)}")
