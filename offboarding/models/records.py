@@ -49,6 +49,12 @@ class EmailRequest(BaseModel):
     context: dict[str, Any] = {}
     attachments: list[Attachment] = []
     link: LinkRequest | None = None
+    template_text: str | None = None
+    """The playbook's own version of ``template`` (its whole text), used instead of the
+    packaged one; checked when the playbook was loaded (``playbooks.py``)."""
+    sender_name: str | None = None
+    """The playbook's display name for the From address."""
+    reply_to: str | None = None
 
     @property
     def records(self) -> str:

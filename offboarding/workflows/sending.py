@@ -47,11 +47,14 @@ def send(run: Run, key: str, template: str, to: list[str], *, cc: list[str] | No
          to_ops: bool = False, link: LinkRequest | None = None) -> Awaitable[EmailReceipt]:
     """One try of one message. Addresses are read now, so a fix-contact applies to the
     next try."""
-    s = run.s
+    s, playbook = run.s, run.inp.playbook
     req = EmailRequest(
         workflow_id=run.workflow_id, run_id=s.status.run_id, key=key, template=template,
         to=[s.address(a) for a in to], cc=[s.address(a) for a in cc or []],
         to_ops=to_ops, context=context, attachments=attachments or [], link=link)
+    if playbook is not None:  # its words, carried with the input: no file is read here
+        req.template_text = playbook.templates.get(template)
+        req.sender_name, req.reply_to = playbook.sender_name, playbook.reply_to
     return workflow.execute_activity_method(
         Mailer.send_email, req,
         # Short, so a send lost with a crashed worker is retried within a minute.
