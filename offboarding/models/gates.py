@@ -59,6 +59,11 @@ class Gate:
         return f"{self.who} ({how})"
 
     @property
+    def label(self) -> str:
+        """The wait as messages name it: "settlement approval", or a playbook's title."""
+        return self.wait.replace("-", " ") if self.id in BUILT_IN else self.title
+
+    @property
     def actions(self) -> tuple[str, str]:
         return self.approve, self.reject
 

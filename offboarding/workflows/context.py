@@ -34,6 +34,8 @@ class Run:
     vis: Visibility
     retention: asyncio.Task[None] | None = field(default=None)
     """Deleting our copy of the data waits for the retention period, beside the rest."""
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    """A playbook's tasks, each waiting for its owner beside the rest."""
     cause: Context | None = field(default=None)
     """The trace context of the latest accepted decision, until a wait follows it
     (``causes.py``)."""

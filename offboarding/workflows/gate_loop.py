@@ -65,7 +65,8 @@ async def decide(run: Run, gate: Gate, issue: Callable[[], Awaitable[Issued | No
         await await_human(
             run, gate.wait, lambda: gate.id in answers, to=issued.told,
             remind=functools.partial(asking.remind, run, deciders, link, issued.told),
-            reminder_every=reminder_days, escalate_after=escalation_days, how=issued.how)
+            reminder_every=reminder_days, escalate_after=escalation_days, how=issued.how,
+            label=gate.label)
         answer = answers[gate.id]
         if answer.approved:
             return issued, answer
@@ -86,7 +87,7 @@ async def playbook_gate(run: Run, spec: GateSpec) -> None:
         bound = (s.status.statements[-1].hash if gate.binds == "statement"
                  and s.status.statements else s.status.data_packages[-1].manifest_sha256
                  if gate.binds == "export" and s.status.data_packages else None)
-        document = digest(s.status.records_key, gate.id, str(n), bound or "")
+        document = digest(_run(run), gate.id, str(n), bound or "")
         current = GateRound(gate=gate.id, title=gate.title, round=n, document=document,
                             bound=bound, question=gate.question, labels=list(gate.labels),
                             asked=deciders, at=run.clock.now())
@@ -122,7 +123,7 @@ async def playbook_task(run: Run, spec: TaskSpec) -> None:
     if task.done:
         return
     task.due = clock.now() + clock.days(spec.due_days)
-    task.document = digest(s.status.records_key, TASK_FAMILY, spec.key)
+    task.document = digest(_run(run), TASK_FAMILY, spec.key)
     link = LinkRequest(family=TASK_FAMILY, document=task.document)
     context = {"task": {**spec.model_dump(mode="json"), "due": clock.as_date(task.due)}}
     await email(run, f"task-{spec.key}", template="task_request", step=task.step,
@@ -131,4 +132,11 @@ async def playbook_task(run: Run, spec: TaskSpec) -> None:
         run, f"task-{spec.key}", lambda: task.done, to=[spec.owner],
         remind=functools.partial(asking.remind, run, [spec.owner], link, [spec.owner]),
         reminder_every=spec.reminder_days, escalate_after=spec.due_days,
-        how=f"offboarding complete-task {run.workflow_id} --task {spec.key} --by <you>")
+        how=f"offboarding complete-task {run.workflow_id} --task {spec.key} --by <you>",
+        label=f"the task {spec.title!r}")
+
+
+def _run(run: Run) -> str:
+    """What makes a round's or a task's document this run's own: the run id (unique
+    across clients; in the history, so a replay computes the same)."""
+    return run.s.status.run_id or run.s.status.workflow_id

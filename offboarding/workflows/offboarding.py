@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from offboarding.workflows.clock import Clock
     from offboarding.workflows.context import Interrupted, Run, SwitchToTermination
     from offboarding.workflows.mail import email
+    from offboarding.workflows.playbook_steps import stop_tasks, tasks_done, then
     from offboarding.workflows.stages.access import access_revocation
     from offboarding.workflows.stages.closing import (
         archive_and_farewell,
@@ -58,7 +59,8 @@ class ClientOffboarding:
     @workflow.init
     def __init__(self, inp: OffboardingInput) -> None:
         state = OffboardingState(workflow.info().workflow_id, inp.client,
-                                 second_ops=inp.second_ops, require_links=inp.require_links)
+                                 second_ops=inp.second_ops, require_links=inp.require_links,
+                                 playbook=inp.playbook)
         self.run_state = Run(inp=inp, s=state, clock=Clock(workflow.now, inp.timings.day_length),
                              vis=Visibility(state))
 
@@ -84,6 +86,7 @@ class ClientOffboarding:
                 await termination(run)
             await _closing(run)
         except Interrupted:
+            await stop_tasks(run)
             if run.s.pending.cancel:
                 outcome = "cancelled"
                 await _cancelled(run, run.s.pending.cancel)
@@ -112,14 +115,21 @@ class ClientOffboarding:
 
 
 async def _closing(run: Run) -> None:
+    """After the notice (a contract end) or the effective date (a termination, which has
+    done its settlement, data transfer and access revocation by now)."""
     contract_ended = run.s.status.reason == "contract_end"
     if contract_ended:
         await settlement(run)
+        await then(run, StepKey.SETTLEMENT)
         await data_transfer(run)
+        await then(run, StepKey.DATA_TRANSFER)
         await access_revocation(run)
+        await then(run, StepKey.ACCESS_REVOCATION)
     await knowledge_transfer(run)
+    await then(run, StepKey.KNOWLEDGE_TRANSFER)
     if contract_ended:
         await feedback(run)
+    await tasks_done(run)
     await archive_and_farewell(run)
     await keep_in_touch(run)
 

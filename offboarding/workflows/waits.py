@@ -74,18 +74,19 @@ async def until_date(run: Run, due: Callable[[], date], arm: Callable[[date], bo
 
 async def await_human(run: Run, what: str, done: Callable[[], bool], *, to: list[str],
                       reminder_every: float, escalate_after: float, how: str,
-                      remind: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
-                      ) -> None:
+                      remind: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+                      label: str | None = None) -> None:
     """Wait for a person, reminding them every few days and alerting ops once overdue.
     ``remind`` sends a reminder (given its key and context) when the caller has its own
-    way, e.g. one message per approver with their link."""
+    way, e.g. one message per approver with their link. ``label`` names the wait in
+    messages (by default, its name)."""
     s, clock = run.s, run.clock
     since = clock.now()
     overdue_at = since + clock.days(escalate_after)
     s.start_wait(what, since, overdue_at)
     run.vis.publish()
     reminders = 0
-    context = {"what": what.replace("-", " "), "since": clock.as_date(since), "how": how}
+    context = {"what": label or what.replace("-", " "), "since": clock.as_date(since), "how": how}
     while not done():
         next_reminder = since + clock.days(reminder_every) * (reminders + 1)
         wake_at = next_reminder if s.status.overdue else min(next_reminder, overdue_at)

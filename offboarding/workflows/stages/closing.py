@@ -14,6 +14,7 @@ from offboarding.models.stages import Stage, StepKey, Wait
 from offboarding.workflows import patches
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
+from offboarding.workflows.playbook_steps import switched_off
 from offboarding.workflows.problems import until_done
 from offboarding.workflows.sending import RETRY_FOREVER
 from offboarding.workflows.waits import sleep_until, until_deadline
@@ -21,6 +22,8 @@ from offboarding.workflows.waits import sleep_until, until_deadline
 
 async def knowledge_transfer(run: Run) -> None:
     run.enter(Stage.KNOWLEDGE_TRANSFER)
+    if switched_off(run, StepKey.KNOWLEDGE_TRANSFER):
+        return
     docs, primary = run.client.documents, run.client.contacts.primary.email
     if docs:
         listed = {"documents": [d.model_dump() for d in docs]}
@@ -40,6 +43,8 @@ async def knowledge_transfer(run: Run) -> None:
 async def feedback(run: Run) -> None:
     s, clock = run.s, run.clock
     run.enter(Stage.FEEDBACK)
+    if switched_off(run, StepKey.FEEDBACK):
+        return
     await email(run, "feedback-survey", template="feedback_survey", step=StepKey.FEEDBACK,
                 to=[run.client.contacts.primary.email])
     await until_deadline(run, Wait.FEEDBACK, StepKey.FEEDBACK,
@@ -84,15 +89,16 @@ async def archive_and_farewell(run: Run) -> None:
 async def keep_in_touch(run: Run) -> None:
     s, clock = run.s, run.clock
     run.enter(Stage.KEEP_IN_TOUCH)
-    when = clock.now() + clock.days(run.client.follow_up_days)
-    run.mark(StepKey.KEEP_IN_TOUCH, "waiting", f"check-in on {clock.as_date(when)}")
-    run.vis.publish()
-    await sleep_until(run, when, f"check in on {clock.as_date(when)}",
-                      lambda: s.pending.cancel is not None)
-    run.check_interrupts()
-    await email(run, "check-in", template="check_in", step=StepKey.KEEP_IN_TOUCH,
-                to=[run.client.contacts.primary.email])
-    run.mark(StepKey.KEEP_IN_TOUCH, "done", "check-in sent")
+    if not switched_off(run, StepKey.KEEP_IN_TOUCH):
+        when = clock.now() + clock.days(run.client.follow_up_days)
+        run.mark(StepKey.KEEP_IN_TOUCH, "waiting", f"check-in on {clock.as_date(when)}")
+        run.vis.publish()
+        await sleep_until(run, when, f"check in on {clock.as_date(when)}",
+                          lambda: s.pending.cancel is not None)
+        run.check_interrupts()
+        await email(run, "check-in", template="check_in", step=StepKey.KEEP_IN_TOUCH,
+                    to=[run.client.contacts.primary.email])
+        run.mark(StepKey.KEEP_IN_TOUCH, "done", "check-in sent")
     retention = run.retention
     # Two checks of the same thing: histories recorded before publish-on-change upsert
     # here whenever a retention exists, done or not, so this upsert must stay as it is.

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from offboarding.models.stages import Stage, StepKey, Wait
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
+from offboarding.workflows.playbook_steps import switched_off
 from offboarding.workflows.waits import until_date, until_deadline
 
 
@@ -73,6 +74,8 @@ async def _notice_period(run: Run) -> None:
 async def _review_meeting(run: Run) -> None:
     s, clock = run.s, run.clock
     run.enter(Stage.REVIEW_MEETING)
+    if switched_off(run, StepKey.REVIEW_MEETING):
+        return
     if s.pending.meeting is None:
         dates = [(clock.today() + timedelta(days=d)).isoformat() for d in (2, 3, 5)]
         await email(run, "meeting-proposal", template="meeting_proposal",

@@ -4,8 +4,11 @@ at once, then settlement and data transfer run side by side."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from offboarding.models.stages import Stage, StepKey
 from offboarding.workflows.context import Run
+from offboarding.workflows.playbook_steps import then
 from offboarding.workflows.stages.access import access_revocation
 from offboarding.workflows.stages.contract_end import contract_review
 from offboarding.workflows.stages.data import data_transfer
@@ -36,4 +39,11 @@ async def termination(run: Run) -> None:
     s.status.contract_end = effective or clock.today()
     run.enter(Stage.TERMINATION)
     await access_revocation(run)
-    await together(settlement(run), data_transfer(run))
+    await then(run, StepKey.ACCESS_REVOCATION)
+    await together(_and_then(run, settlement, StepKey.SETTLEMENT),
+                   _and_then(run, data_transfer, StepKey.DATA_TRANSFER))
+
+
+async def _and_then(run: Run, step: Callable[[Run], Awaitable[None]], key: StepKey) -> None:
+    await step(run)
+    await then(run, key)
