@@ -25,9 +25,12 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from offboarding.client import WORKFLOW_TYPE
 from offboarding.models import search_attributes as sa
-from offboarding.models.stages import Wait
+from offboarding.models.gates import BUILT_IN
 
-APPROVAL_KINDS = (str(Wait.SETTLEMENT_APPROVAL), str(Wait.DATA_VERIFICATION))
+APPROVAL_KINDS = tuple(gate.wait for gate in BUILT_IN.values())
+"""The built-in gates' waits. A playbook's gates wait under their own ids, which differ
+from one company to the next, and a label per id would grow the metric without bound:
+they are not counted here."""
 
 
 def prometheus_runtime(bind_address: str) -> Runtime:
