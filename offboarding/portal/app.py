@@ -42,6 +42,7 @@ from offboarding.activities.registry import bundle_store
 from offboarding.activities.stores import BundleStore, sha256
 from offboarding.client import OffboardingClient, Refused
 from offboarding.config import Settings
+from offboarding.models.gates import DATA
 from offboarding.portal import forms
 from offboarding.portal.documents import Subject, UnknownDocument, about
 from offboarding.security.links import BadLink, LinkClaims, parse
@@ -82,6 +83,8 @@ class Portal:
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                                       autoescape=True, undefined=jinja2.StrictUndefined)
         self.env.filters["money"] = lambda v, cur="": f"{cur} {Decimal(str(v)):,.2f}".strip()
+        # Jinja's own capitalize lowers the rest, and a gate's title is the playbook's.
+        self.env.filters["first_upper"] = lambda v: str(v)[:1].upper() + str(v)[1:]
 
     def use(self, client: Client) -> None:
         self.ops = OffboardingClient(client, self.task_queue)
@@ -105,11 +108,11 @@ class Portal:
         token = form["token"]
         wid = request.path_params["wid"]
         claims = self._claims(wid, token)
+        subject = await self._subject(claims)  # which gates and tasks there are
         try:
-            wanted = forms.decision(form, claims, token)
+            wanted = forms.decision(form, claims, token, subject.status)
         except forms.FormError as err:
             return self.message(err.status, "The form was not accepted", str(err))
-        subject = await self._subject(claims)
         if not subject.open:  # decided, superseded or not awaited: the page says which
             return self._render("decide.html", 409, s=subject, token=token, done=False,
                                 manifest=await self._manifest(subject))
@@ -128,9 +131,9 @@ class Portal:
         claims = self._claims(request.path_params["wid"], request.path_params["token"])
         if name not in FILES:
             raise Refusal(404, "Not found", "there is nothing of that name to download")
-        if claims.f != "data":
+        if claims.f != DATA.id:
             raise Refusal(403, "This link cannot be used",
-                          "this link is for a settlement decision: it downloads nothing")
+                          "this link is not for an export: it downloads nothing")
         subject = await self._subject(claims)
         if subject.status.outcome == "cancelled" or subject.status.ended_as:
             raise Refusal(410, "Deleted", "this offboarding was "
@@ -175,8 +178,9 @@ class Portal:
 
     async def _manifest(self, subject: Subject) -> list[dict[str, Any]] | None:
         """The export's files as its manifest lists them (None once deleted or damaged)."""
-        if subject.package is None:
+        if subject.gate is not DATA:  # a playbook gate's page shows the export it binds
             return None
+        assert subject.package is not None
         _, manifest = await self._stored_manifest(subject)
         if manifest is None or sha256(manifest) != subject.claims.d:
             return None
@@ -205,9 +209,8 @@ class Portal:
                           "offboarding of this client; use the link in the newest mail")
         try:
             return about(status, claims)
-        except UnknownDocument:
-            raise Refusal(403, "This link cannot be used",
-                          "the link names a document this offboarding never issued") from None
+        except UnknownDocument as err:
+            raise Refusal(403, "This link cannot be used", str(err)) from None
 
     def _render(self, template: str, status: int, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(**context)

@@ -1,6 +1,8 @@
 """The portal's one form, read by hand: bounded before it is parsed, every field named in
 what it refuses. Decisions become the same validated messages the CLI sends, with ``by``
-and the document taken from the link, never from the form."""
+and the document taken from the link, never from the form; which decisions a link can
+send is its gate's (``models/gates.py``): a built-in's own pair, ``approve-gate`` /
+``reject-gate`` for a playbook's gate, ``complete-task`` for a task."""
 
 from __future__ import annotations
 
@@ -10,23 +12,29 @@ from urllib.parse import parse_qs
 
 from pydantic import ValidationError
 
+from offboarding.models.gates import BUILT_IN, TASK_FAMILY
 from offboarding.models.messages import (
     Adjustment,
+    ApproveGate,
     ApproveSettlement,
+    CompleteTask,
     DisputeSettlement,
     Message,
     RejectData,
+    RejectGate,
     VerifyData,
 )
+from offboarding.models.status import OffboardingStatus
+from offboarding.portal.documents import COMPLETE_TASK, gate_of, task_of
 from offboarding.security.links import MAX_TOKEN, LinkClaims
 
 MAX_BODY = 64 * 1024
 """Bigger than any honest form (a reason of 5,000 characters and 50 adjustments)."""
 FIELDS = {"token": MAX_TOKEN, "decision": 20, "reason": 5000, "adjustments": 20_000}
-DECISIONS = {
-    "settlement": {"approve": "approve-settlement", "dispute": "dispute-settlement"},
-    "data": {"verify": "verify-data", "reject": "reject-data"},
-}
+DECISIONS = {g.id: dict(zip(g.choices, g.actions, strict=True)) for g in BUILT_IN.values()}
+"""The built-in gates' form values and the action each sends, e.g. ``dispute`` ->
+``dispute-settlement``; ``choices`` gives any link's."""
+TASK_CHOICES = {"done": COMPLETE_TASK}
 
 
 class FormError(Exception):
@@ -67,12 +75,26 @@ class Decision:
     message: Message
 
 
-def decision(form: dict[str, str], claims: LinkClaims, token: str) -> Decision:
-    choices = DECISIONS[claims.f]
+def choices(status: OffboardingStatus, family: str) -> dict[str, str]:
+    """The form values a link of ``family`` may send, and the action each becomes."""
+    if family in DECISIONS:
+        return DECISIONS[family]
+    if family == TASK_FAMILY:
+        return TASK_CHOICES
+    gate = gate_of(status, family)
+    if gate is None:
+        raise FormError("the link is for a decision this offboarding does not have", 404)
+    return dict(zip(gate.choices, gate.actions, strict=True))
+
+
+def decision(form: dict[str, str], claims: LinkClaims, token: str,
+             status: OffboardingStatus) -> Decision:
+    """The message the form sends; ``status`` says which gates and tasks there are."""
+    allowed = choices(status, claims.f)
     choice = form.get("decision", "")
-    if choice not in choices:
-        raise FormError(f"decision {choice[:20]!r} is not one of: {', '.join(choices)}")
-    action = choices[choice]
+    if choice not in allowed:
+        raise FormError(f"decision {choice[:20]!r} is not one of: {', '.join(allowed)}")
+    action = allowed[choice]
     reason = form.get("reason", "").replace("\r\n", "\n").strip()
     common = {"by": claims.e, "link": token}
     try:
@@ -86,11 +108,23 @@ def decision(form: dict[str, str], claims: LinkClaims, token: str) -> Decision:
                                             **common)
             case "verify-data":
                 message = VerifyData(checksum=claims.d, **common)
-            case _:
+            case "reject-data":
                 message = RejectData(reason=reason, **common)
+            case "approve-gate":
+                message = ApproveGate(gate=claims.f, document=claims.d, **common)
+            case "reject-gate":
+                message = RejectGate(gate=claims.f, document=claims.d, reason=reason, **common)
+            case _:
+                task = task_of(status, claims.d)
+                if task is None:
+                    raise FormError("the link names a task this offboarding never asked "
+                                    "for", 404)
+                message = CompleteTask(task=task.key, note=reason, **common)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "form"
+        if where == "reason" and not reason:
+            raise FormError("say why: a reason is needed to " + choice) from None
         raise FormError(f"{where}: {first['msg']}") from None
     return Decision(action, message)
 
