@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from devtools.humans import answer
 from offboarding.config import Settings
 from offboarding.models.gates import digest
 from offboarding.models.messages import ApproveGate, CompleteTask, Message, RejectGate
@@ -306,3 +307,18 @@ def test_a_link_for_a_decision_this_offboarding_lacks_is_refused_and_sends_nothi
     gate = _token(keys, "legal-review", ROUND_1, COUNSEL)
     assert client.get(f"/o/{WID}/{gate}/data.zip").status_code == 403, "no download"
 
+
+# ----- the demo's scripted people answer a playbook's waits -----------------------------
+
+def test_the_scripted_people_approve_a_waiting_gate_and_do_an_open_task() -> None:
+    status = _status(_round(1, ROUND_1), _round(2, ROUND_2))
+    gate = answer("legal-review", status)
+    assert gate is not None and gate.once == ("legal-review", "2")
+    assert (gate.action, gate.message) == ("approve-gate", ApproveGate(
+        gate="legal-review", document=ROUND_2[:12], by=COUNSEL))
+    task = answer("task-return-laptops", status)
+    assert task is not None and task.action == "complete-task"
+    assert task.message == CompleteTask(task="return-laptops", note="Done", by=OWNER)
+    assert answer("legal-review", _status(waits="task-return-laptops")) is None
+    status.tasks[0].done = True
+    assert answer("task-return-laptops", status) is None
