@@ -113,8 +113,7 @@ def gate_of(status: OffboardingStatus, family: str) -> Gate | None:
 
 def task_of(status: OffboardingStatus, document: str) -> ManualTask | None:
     """The task whose owner's link names ``document``."""
-    return next((t for t in status.tasks if t.document is not None and t.document == document),
-                None)
+    return next((t for t in status.tasks if t.document == document), None)
 
 
 def about(status: OffboardingStatus, claims: LinkClaims) -> Subject:
