@@ -87,8 +87,8 @@ async def run_demo(ops: OffboardingClient, out: Renderer, day_seconds: float, *,
     return 0
 
 
-def _link(wait: Wait, st: OffboardingStatus, mail: Path) -> str | None:
-    if wait is Wait.SETTLEMENT_APPROVAL:
+def _link(wait: str, st: OffboardingStatus, mail: Path) -> str | None:
+    if wait == Wait.SETTLEMENT_APPROVAL:
         subject = f"final settlement v{st.statements[-1].version}"
         return approvers.newest_link(mail, st.workflow_id, FINANCE, subject)
     return approvers.newest_link(mail, st.workflow_id, STEWARD, "ready for transfer")
@@ -101,7 +101,7 @@ def _print_links(out: Renderer, st: OffboardingStatus, done: set[tuple[str, ...]
         link = _link(wait, st, mail) if found else None
         if found and link and ("link", *found.once) not in done:
             done.add(("link", *found.once))
-            who = FINANCE if wait is Wait.SETTLEMENT_APPROVAL else STEWARD
+            who = FINANCE if wait == Wait.SETTLEMENT_APPROVAL else STEWARD
             out.console.print(f"  [cyan]{who}'s link:[/cyan] {escape(link)}")
 
 
