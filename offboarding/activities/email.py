@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.policy
 import email.utils
 import functools
+import hashlib
 import mimetypes
 import re
 from datetime import UTC, datetime, timedelta
@@ -22,10 +23,11 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosmtplib
 import jinja2
+import jinja2.sandbox
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -38,6 +40,16 @@ from offboarding.models.text import unprintable
 from offboarding.tracing import span
 
 TEMPLATES = Path(__file__).parent / "templates"
+NOT_OVERRIDABLE = frozenset({"layout.html", "closure_report.html"})
+"""Packaged templates a playbook cannot replace: the HTML around every message and the
+archive's report. Every ``NAME.txt`` can be (``playbooks``)."""
+TEXT_OPTIONS: dict[str, Any] = {"undefined": jinja2.StrictUndefined, "trim_blocks": True,
+                                "lstrip_blocks": True}
+"""How a message's text template is read, packaged or a playbook's own: a misspelt variable
+fails the message instead of printing nothing."""
+E = TypeVar("E", bound=jinja2.Environment)
+MAX_COMPILED = 256
+"""Playbook templates kept compiled by one Mailer (by the hash of their text)."""
 # compat32 with CRLF line endings: the policy the MIME classes below are built for.
 SMTP_WIRE = email.policy.compat32.clone(linesep="\r\n")
 
@@ -58,6 +70,21 @@ def _header(value: str) -> str:
 
 def subject_of(msg: Message) -> str:
     return str(make_header(decode_header(str(msg["Subject"]))))
+
+
+def _filters(env: E) -> E:
+    env.filters["money"] = lambda v, cur="": f"{cur} {Decimal(str(v)):,.2f}".strip()
+    # Totals are printed with the sign they carry into the balance, so they add up.
+    env.filters["minus"] = lambda v: -Decimal(str(v)) or Decimal("0.00")
+    return env
+
+
+def override_environment() -> jinja2.sandbox.SandboxedEnvironment:
+    """Where a playbook's own templates are compiled, here and when the playbook is checked
+    (``playbooks``): sandboxed, since ops write them and not developers, with the packaged
+    text templates' options and filters. Never autoescaped: they are plain text, as a
+    ``.txt`` is to ``select_autoescape`` (a string template would be escaped by default)."""
+    return _filters(jinja2.sandbox.SandboxedEnvironment(autoescape=False, **TEXT_OPTIONS))
 
 
 def _paragraphs(text: str) -> list[dict[str, Any]]:
@@ -81,16 +108,13 @@ class Mailer:
         self.outbox: Outbox = outbox or FileOutbox(settings.outbox_dir)
         self.pool = SmtpPool(settings)
         self.links = settings.links()
-        self.env = jinja2.Environment(
+        self.env = _filters(jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
-            autoescape=jinja2.select_autoescape(["html"]),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        self.env.filters["money"] = lambda v, cur="": f"{cur} {Decimal(str(v)):,.2f}".strip()
-        # Totals are printed with the sign they carry into the balance, so they add up.
-        self.env.filters["minus"] = lambda v: -Decimal(str(v)) or Decimal("0.00")
+            autoescape=jinja2.select_autoescape(["html"]), **TEXT_OPTIONS))
+        self.overrides = override_environment()
+        self.compiled: dict[str, jinja2.Template] = {}
+        """A playbook's templates by the SHA-256 of their text: every message of every
+        offboarding on that playbook carries the same few texts."""
 
     def message_id(self, workflow_id: str, key: str) -> str:
         return f"<{safe_key(key)}.{safe_key(workflow_id)}@{self.settings.message_id_domain}>"
@@ -131,21 +155,39 @@ class Mailer:
         return {"link_url": self.settings.portal_link(req.workflow_id, token),
                 "link_expires": now + valid, "link_keys": self.links.active_public()}
 
+    def template(self, req: EmailRequest) -> jinja2.Template:
+        """The playbook's text for this message when it brought one, else the packaged one."""
+        if req.template_text is None:
+            return self.env.get_template(f"{req.template}.txt")
+        key = hashlib.sha256(req.template_text.encode()).hexdigest()
+        compiled = self.compiled.get(key)
+        if compiled is None:
+            if len(self.compiled) >= MAX_COMPILED:
+                del self.compiled[next(iter(self.compiled))]  # the oldest
+            compiled = self.compiled[key] = self.overrides.from_string(req.template_text)
+        return compiled
+
     def _render(self, req: EmailRequest) -> tuple[Message, dict[str, Any]]:
         """Built with the ``compat32`` MIME classes: the email benchmark showed the modern
         ``EmailMessage`` API spending most of a send parsing and re-folding its own
         headers, several times slower for the same bytes on the wire."""
         link = self._link(req)
-        text = self.env.get_template(f"{req.template}.txt").render(
+        text = self.template(req).render(
             **req.context, **{k: v for k, v in link.items() if k != "link_keys"})
         first, _, body = text.partition("\n")
+        whose = "the playbook's " if req.template_text is not None else ""
         if not first.startswith("Subject: "):
             raise ApplicationError(
-                f"template {req.template}.txt must start with 'Subject: '", non_retryable=True
-            )
+                f"{whose}template {req.template}.txt must start with 'Subject: '",
+                type="MessageUnbuildable", non_retryable=True)
         subject = first.removeprefix("Subject: ").strip()
-        for header, value in (("Subject", subject), *(("To/Cc", a) for a in
-                                                       [*self.recipients(req), *req.cc])):
+        headers = [("Subject", subject), *(("To/Cc", a) for a in
+                                           [*self.recipients(req), *req.cc])]
+        if req.sender_name is not None:
+            headers.append(("From name", req.sender_name))
+        if req.reply_to is not None:
+            headers.append(("Reply-To", req.reply_to))
+        for header, value in headers:
             # VT, FF, NEL, U+2028... are line breaks to the email package: a second header.
             why = unprintable(value)
             if why:
@@ -166,7 +208,9 @@ class Mailer:
         else:
             msg = alternative
         msg["Subject"] = _header(subject)
-        msg["From"] = _address(self.settings.mail_from)
+        msg["From"] = self._sender(req)
+        if req.reply_to is not None:
+            msg["Reply-To"] = _address(req.reply_to)
         msg["To"] = ", ".join(_address(a) for a in self.recipients(req))
         if req.cc:
             msg["Cc"] = ", ".join(_address(a) for a in req.cc)
@@ -174,6 +218,14 @@ class Mailer:
         msg["Message-ID"] = self.message_id(req.records, req.key)
         msg["X-Offboarding-Workflow"] = req.workflow_id
         return msg, link
+
+    def _sender(self, req: EmailRequest) -> str:
+        """The worker's From address, under the playbook's display name when it has one
+        (RFC 2047-encoded when it is not ASCII, quoted when it holds a comma or quote)."""
+        if req.sender_name is None:
+            return _address(self.settings.mail_from)
+        address = email.utils.parseaddr(self.settings.mail_from)[1] or self.settings.mail_from
+        return email.utils.formataddr((req.sender_name, address), charset="utf-8")
 
     def _attachment(self, att: Attachment) -> MIMEBase:
         name = PurePosixPath(att.path).name
