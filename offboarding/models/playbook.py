@@ -147,6 +147,10 @@ class Playbook(Strict):
     reply_to: str | None = None
     templates: dict[str, str] = {}
     """Template name (without ``.txt``) -> its text."""
+    timings: PlaybookTimings = PlaybookTimings()
+    """The company's defaults, merged at start (``playbooks.apply_timings``) where the CLI's
+    settings and the client file say nothing: the workflow reads the merged values from
+    the input's timings and client file, never these."""
 
     @property
     def label(self) -> str:

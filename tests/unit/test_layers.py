@@ -19,12 +19,18 @@ LAYERS = {
                                "offboarding.config", "offboarding.tracing"},
     "offboarding.workflows": {"offboarding.workflows", "offboarding.models",
                               "offboarding.activities", "offboarding.security"},
+    # A playbook file read and checked for the CLI: the models, the mailer's template
+    # environment and the built-in checklist (workflows/state.py: models only), never the
+    # workflow itself.
+    "offboarding.playbooks": {"offboarding.playbooks", "offboarding.models",
+                              "offboarding.activities", "offboarding.workflows.state"},
     # The typed client (offboarding/client.py) is how everything above reaches Temporal.
     "offboarding.client": {"offboarding.models"},
     # offboarding.replay_check (which loads the workflow code) only when that verb runs.
     "offboarding.cli": {"offboarding.cli", "offboarding.models", "offboarding.config",
                         "offboarding.security", "offboarding.temporal", "offboarding.tracing",
-                        "offboarding.client", "offboarding.replay_check"},
+                        "offboarding.client", "offboarding.replay_check",
+                        "offboarding.playbooks"},
     "offboarding.portal": {"offboarding.portal", "offboarding.models", "offboarding.config",
                            "offboarding.security", "offboarding.temporal", "offboarding.client",
                            "offboarding.activities", "offboarding.tracing"},
