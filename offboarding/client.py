@@ -31,6 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from offboarding.models import search_attributes as sa
 from offboarding.models.client_file import ClientFile
 from offboarding.models.messages import Ack, Message
+from offboarding.models.playbook import Playbook
 from offboarding.models.stages import Stage, Wait
 from offboarding.models.status import (
     OffboardingInput,
@@ -67,7 +68,11 @@ class OffboardingClient:
         self.known_systems = known_systems
         """The SCIM systems the workers know (their settings); None: not checked."""
 
-    async def start(self, client_file: ClientFile, timings: Timings | None = None) -> str:
+    async def start(self, client_file: ClientFile, timings: Timings | None = None, *,
+                    playbook: Playbook | None = None) -> str:
+        """Start one offboarding; ``playbook`` (resolved and checked: ``playbooks``) travels
+        in its input and is named by the OffboardingPlaybook search attribute. Its timings
+        are the caller's to merge first (``playbooks.apply_timings``)."""
         wid = workflow_id_for(client_file.client_id)
         c = client_file.contract
         if self.known_systems is not None:
@@ -83,16 +88,17 @@ class OffboardingClient:
                 WORKFLOW_TYPE,
                 OffboardingInput(client=client_file, timings=timings or self.timings,
                                  second_ops=self.second_ops,
-                                 require_links=self.require_links),
+                                 require_links=self.require_links, playbook=playbook),
                 id=wid,
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=_initial_attributes(client_file),
+                search_attributes=_initial_attributes(client_file, playbook),
                 static_summary=f"Offboarding {client_file.client_id} ({client_file.reason})",
                 static_details=(
                     f"**Client:** {client_file.client_id}  \n**Reason:** {client_file.reason}  \n"
                     f"**Contract:** {c.reference}, ends {c.end_date}, notice {c.notice_days} days"
+                    + (f"  \n**Playbook:** {playbook.label}" if playbook else "")
                 ),
             )
         except WorkflowAlreadyStartedError:
@@ -100,6 +106,11 @@ class OffboardingClient:
                 f"{client_file.client_id} is already being offboarded by workflow {wid}; "
                 f"see: {COMMAND} status {wid}"
             ) from None
+        except RPCError as err:
+            if playbook is not None and sa.PLAYBOOK.name in err.message:
+                raise Refused(f"the namespace has no {sa.PLAYBOOK.name} search attribute yet "
+                              f"({err.message}); run: {COMMAND} setup") from None
+            raise
         return wid
 
     async def result(self, wid: str) -> OffboardingResult:
@@ -214,17 +225,23 @@ def _row(wf: WorkflowExecution, now: datetime) -> dict[str, Any]:
         "waiting_for": ",".join(attrs.get(sa.WAITING_FOR) or []) or None,
         "overdue": bool(attrs.get(sa.OVERDUE)),
         "short_notice": bool(attrs.get(sa.SHORT_NOTICE)),
+        "playbook": attrs.get(sa.PLAYBOOK),
         "started": wf.start_time.isoformat() if wf.start_time else None,
         "age_days": round(age.total_seconds() / 86400, 1) if age else None,
     }
 
 
-def _initial_attributes(cf: ClientFile) -> TypedSearchAttributes:
-    """Set at start so a new offboarding is findable before its first workflow task."""
+def _initial_attributes(cf: ClientFile, playbook: Playbook | None) -> TypedSearchAttributes:
+    """Set at start so a new offboarding is findable before its first workflow task. The
+    playbook's only when there is one: starting without one needs no attribute that a
+    namespace set up before playbooks lacks."""
     end = datetime.combine(cf.contract.end_date, time(0), tzinfo=UTC)
-    return TypedSearchAttributes([
+    pairs: list[SearchAttributePair[Any]] = [
         SearchAttributePair(sa.CLIENT_ID, cf.client_id),
         SearchAttributePair(sa.REASON, cf.reason),
         SearchAttributePair(sa.STAGE, str(Stage.STARTING)),
         SearchAttributePair(sa.CONTRACT_END, end),
-    ])
+    ]
+    if playbook is not None:
+        pairs.append(SearchAttributePair(sa.PLAYBOOK, playbook.label))
+    return TypedSearchAttributes(pairs)

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     OFFBOARDING_TIMINGS__SETTLEMENT_REMINDER_DAYS=2. The CLI passes them in the workflow
     input, so a running offboarding keeps the ones it started with."""
 
+    playbook: Path | None = None
+    """The company's playbook (``docs/playbooks.md``) new offboardings start with when
+    ``start`` names none (OFFBOARDING_PLAYBOOK); ``start --playbook none`` starts one
+    without. Read and checked by the CLI at start: a running offboarding keeps the one it
+    started with, whatever this says later."""
+
     codec_key_file: Path | None = None
     """JSON key file for payload encryption: {"active": "k2", "keys": {"k1": "<base64>"}}."""
     codec_keys: SecretStr | None = None
@@ -160,6 +166,14 @@ class Settings(BaseSettings):
                 except ValueError:
                     raise ValueError(f"{str(entry)[:60]!r} is not an address or a network "
                                      "(e.g. 127.0.0.1, 10.0.0.0/8)") from None
+        return value
+
+    @field_validator("playbook", mode="before")
+    @classmethod
+    def _no_playbook(cls, value: object) -> object:
+        """Empty or ``none``: no playbook (an empty path would be the current folder)."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
         return value
 
     @field_validator("smtp_host", "mail_from", "ops_email", "message_id_domain")

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
 
+from offboarding.cli import playbook as playbooks
 from offboarding.cli.connection import connect_for_cli
 from offboarding.cli.failures import DEBUG_ENV, DEBUG_FLAG, debugging, report
 from offboarding.cli.render import Renderer
@@ -30,7 +31,9 @@ from offboarding.config import load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError, load_client_file, load_model
 from offboarding.models.messages import ACTIONS, LINK_FIELD, Action, Adjustment, Message
+from offboarding.models.playbook import Playbook
 from offboarding.models.stages import Stage, Wait
+from offboarding.playbooks import apply_timings
 from offboarding.temporal import register_search_attributes
 from offboarding.tracing import flush as flush_tracing
 from offboarding.tracing import setup as setup_tracing
@@ -53,19 +56,23 @@ Verb = Callable[[OffboardingClient, Renderer, argparse.Namespace], Awaitable[int
 
 
 async def _start(ops: OffboardingClient, out: Renderer, args: argparse.Namespace) -> int:
+    playbook: Playbook | None = args.chosen_playbook  # read before connecting (run_cli)
     if args.client_dir:
-        return await _start_many(ops, out, args.client_dir)
-    wid = await ops.start(load_client_file(args.client_file))
+        return await _start_many(ops, out, args.client_dir, playbook)
+    client, timings = apply_timings(playbook, load_client_file(args.client_file), ops.timings)
+    wid = await ops.start(client, timings, playbook=playbook)
     if args.wait:
         result = await ops.result(wid)
         out.emit(result, lambda: out.line(result.summary))
     else:
-        out.emit({"workflow_id": wid}, lambda: out.line(
-            f"started {wid}\nfollow it: {COMMAND} status {wid}"))
+        by = f" (playbook {playbook.label})" if playbook else ""
+        out.emit({"workflow_id": wid, "playbook": playbook.label if playbook else None},
+                 lambda: out.line(f"started {wid}{by}\nfollow it: {COMMAND} status {wid}"))
     return 0
 
 
-async def _start_many(ops: OffboardingClient, out: Renderer, folder: Path) -> int:
+async def _start_many(ops: OffboardingClient, out: Renderer, folder: Path,
+                      playbook: Playbook | None) -> int:
     """Validate every file first (so a typo starts nothing), then start each."""
     files = sorted(p for p in folder.glob("*") if p.suffix in (".yaml", ".yml", ".json"))
     if not files:
@@ -86,7 +93,8 @@ async def _start_many(ops: OffboardingClient, out: Renderer, folder: Path) -> in
         task = bar.add_task("start", total=len(loaded))
         for path, cf in loaded:
             try:
-                wid = await ops.start(cf)
+                client, timings = apply_timings(playbook, cf, ops.timings)
+                wid = await ops.start(client, timings, playbook=playbook)
                 results.append({"file": str(path), "workflow_id": wid, "started": True})
             except Refused as err:
                 results.append({"file": str(path), "workflow_id": None, "started": False,
@@ -227,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--client-dir", type=Path,
                         help="start one offboarding per *.yaml / *.json file in a folder")
     s.add_argument("--wait", action="store_true", help="wait for the result")
+    s.add_argument("--playbook", metavar="FILE", help="the company's playbook (docs/"
+                   "playbooks.md); 'none' for none; default: OFFBOARDING_PLAYBOOK")
     w = verb("watch", help="follow one offboarding live until it ends")
     w.add_argument("workflow_id")
     w.add_argument("--every", type=float, default=1.0, help="seconds between looks")
@@ -245,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"(`{COMMAND} {REPLAY_CHECK} --help`)"))
     ls.add_argument("--all", action="store_true", help="include closed ones")
     verb("setup", help="register the search attributes on the namespace")
+    playbooks.add_arguments(sub, common)
     # One verb per human action, its flags from the message's fields.
     for name, action in ACTIONS.items():
         a = verb(name, help=action.help)
@@ -279,7 +290,11 @@ async def run_cli(argv: list[str], client: Client | None = None,
                 out.write(f"{args.client_file}: valid ({cf.client_id}, {cf.reason}, "
                           f"ends {cf.contract.end_date})\n")
             return 0
+        if args.command == "playbook":  # reads a file: no settings, no Temporal
+            return playbooks.run(args, Renderer(out, output in ("json", "jsonl")))
         settings = load_settings()
+        if args.command == "start":  # checked before anything connects or starts
+            args.chosen_playbook = playbooks.chosen(args.playbook, settings)
         setup_tracing("offboarding-cli")
         client = client or await connect_for_cli(args, settings)
         ops = OffboardingClient(client, settings.task_queue, timings=settings.timings,

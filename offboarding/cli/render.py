@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, TextIO
 
 from pydantic import BaseModel
@@ -14,7 +15,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from offboarding.models.playbook import Playbook
 from offboarding.models.status import OffboardingStatus, Step
+from offboarding.playbooks import Row
 
 
 class Renderer:
@@ -48,6 +51,8 @@ class Renderer:
         c.print(f"[bold]{e(st.client_name)}[/bold] ({e(st.workflow_id)}), "
                 f"{st.reason.replace('_', ' ')}, contract end {st.contract_end}"
                 + (f"  [red]{' '.join(flags)}[/red]" if flags else ""))
+        if st.playbook:
+            c.print(f"playbook: {e(st.playbook)}")
         c.print(f"stage: {e(str(st.stage))}   waiting for: {e(st.waiting_for or 'nothing')}"
                 + (f"   outcome: {st.outcome}" if st.outcome else "")
                 + (f"   ENDED: {st.ended_as} (nobody can act on it)" if st.ended_as else ""))
@@ -77,6 +82,44 @@ class Renderer:
         for i in st.ignored:
             c.print(f"[yellow]ignored[/yellow] {e(i.action)} by {e(i.by or '?')}: {e(i.why)}")
 
+    def playbook(self, source: str, playbook: Playbook, paths: dict[str, list[Row]]) -> None:
+        """``playbook show``: each path's steps in order, the playbook's gates and tasks in
+        their places, and what it changes in the mail and the timings."""
+        if self.as_json:
+            self.emit({"file": source, "playbook": playbook.label, "sha256": playbook.sha256,
+                       "off": playbook.off,
+                       "paths": {k: [asdict(r) for r in rows] for k, rows in paths.items()},
+                       "templates": sorted(playbook.templates),
+                       "sender_name": playbook.sender_name, "reply_to": playbook.reply_to,
+                       "timings": playbook.timings.model_dump(exclude_none=True)},
+                      lambda: None)
+            return
+        self.line(f"{source}: {counted(playbook)}")
+        if playbook.off:
+            self.line("switched off: " + ", ".join(playbook.off))
+        for name, rows in paths.items():
+            self.line(f"\n{name}:")
+            n = 0
+            for r in rows:
+                if r.kind in ("step", "wait"):
+                    n += 1
+                    title = f"{r.title} (switched off)" if r.off else r.title
+                    self.line(f"  {n:>2}. {r.key:<22} {title}" + (f"; {r.detail}" if r.detail
+                                                                  else ""))
+                else:
+                    lead = "      " + "  " * (r.depth - 1) + f"{r.kind} {r.key}"
+                    self.line(f"{lead:<28} {r.title}: {r.detail}")
+        self.line("")
+        sender = (f'"{playbook.sender_name}" <the OFFBOARDING_MAIL_FROM address>'
+                  if playbook.sender_name else "OFFBOARDING_MAIL_FROM as it is")
+        self.line(f"mail from: {sender}; reply-to: {playbook.reply_to or 'the From address'}")
+        self.line("templates replaced: " + (", ".join(sorted(playbook.templates)) or "none")
+                  + " (the others as packaged)")
+        timings = playbook.timings.model_dump(exclude_none=True)
+        self.line("timings: " + (", ".join(f"{k} {v:g}" for k, v in timings.items())
+                                 or "the built-in ones")
+                  + " (defaults: OFFBOARDING_TIMINGS__* and a client file's own values win)")
+
     def narrate(self, st: OffboardingStatus, changed: list[Step]) -> None:
         """What ``watch`` prints each time steps change: one line (or JSON object) each."""
         if self.as_json:
@@ -102,3 +145,11 @@ class Renderer:
                       r["waiting_for"] or "", flags, f"{r['age_days']}")
         self.console.print(t)
         self.line(f"{len(rows)} offboarding(s)")
+
+
+def counted(playbook: Playbook) -> str:
+    """``name@hash12: N gates, M tasks, K templates``."""
+    def n(count: int, what: str) -> str:
+        return f"{count} {what}" + ("" if count == 1 else "s")
+    return (f"{playbook.label}: {n(len(playbook.gates), 'gate')}, "
+            f"{n(len(playbook.tasks), 'task')}, {n(len(playbook.templates), 'template')}")

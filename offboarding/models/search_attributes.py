@@ -19,9 +19,13 @@ WAITING_SINCE = SearchAttributeKey.for_datetime("OffboardingWaitingSince")
 CONTRACT_END = SearchAttributeKey.for_datetime("OffboardingContractEnd")
 OVERDUE = SearchAttributeKey.for_bool("OffboardingOverdue")
 SHORT_NOTICE = SearchAttributeKey.for_bool("OffboardingShortNotice")
+PLAYBOOK = SearchAttributeKey.for_keyword("OffboardingPlaybook")
+"""``name@hash`` of the playbook it started with (``models/playbook.Playbook.label``); set
+at start, only when there is one: a playbook's name and hash, never a person's."""
 
 ALL: list[SearchAttributeKey[Any]] = [
     CLIENT_ID, REASON, STAGE, WAITING_FOR, WAITING_SINCE, CONTRACT_END, OVERDUE, SHORT_NOTICE,
+    PLAYBOOK,
 ]
 
 
