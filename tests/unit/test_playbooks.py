@@ -243,6 +243,11 @@ def test_the_legal_and_hardware_example_resolves_as_written() -> None:
     assert playbook.timings.notice_days == 45
 
 
+def test_the_documentation_quotes_the_examples_label() -> None:
+    label = load_playbook(EXAMPLES / "playbooks" / "legal-and-hardware.yaml").label
+    assert label in (ROOT / "docs" / "playbooks.md").read_text(), "update docs/playbooks.md"
+
+
 def test_the_hash_covers_the_file_and_every_template_and_nothing_else(tmp_path: Path) -> None:
     data = {"name": "acme", "mail": {"templates": "mail"}}
     (tmp_path / "a").mkdir()
