@@ -45,7 +45,7 @@ def keys(tmp_path: Path) -> LinkKeys:
 def _mint(keys: LinkKeys, *, family: str = "settlement", document: str = "ab" * 32,
           email: str = "finance.lead@example.com", wid: str = WID,
           now: datetime = NOW) -> str:
-    return keys.mint(wid, family, document, email, now)  # type: ignore[arg-type]
+    return keys.mint(wid, family, document, email, now)
 
 
 def test_a_link_carries_what_it_was_issued_for(keys: LinkKeys) -> None:

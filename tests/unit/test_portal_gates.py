@@ -229,7 +229,8 @@ class Temporal:
     """The portal's view of Temporal: one offboarding's status, and what it was sent."""
 
     def __init__(self, status: OffboardingStatus) -> None:
-        self.status_now, self.sent = status, []  # type: list[tuple[str, Message]]
+        self.status_now = status
+        self.sent: list[tuple[str, Message]] = []
 
     async def status(self, workflow_id: str) -> OffboardingStatus:
         return self.status_now
