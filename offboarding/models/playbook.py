@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from offboarding.models.client_file import Line, Text
-from offboarding.models.text import printable_line
+from offboarding.models.text import printable_line, printable_text
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 Slug = Annotated[str, Field(pattern=SLUG.pattern)]
@@ -43,11 +43,13 @@ Role = Literal["approvers.finance", "approvers.data_verification", "contacts.bil
 
 MAX_GATES = 10
 MAX_TASKS = 20
-MAX_DECIDERS = 20
+MAX_DECIDERS = 10
 MAX_TEMPLATE_BYTES = 20_000
 MAX_TEMPLATES = 30
-MAX_ROUNDS = 10
-"""Rounds of one custom gate: a rejection asks ops, and each retry asks again."""
+MAX_ROUNDS = 5
+"""Rounds of one custom gate: a rejection asks ops, and each retry asks again. With the
+other limits here a playbook at its limits keeps the status under its budget
+(tests/unit/test_limits.py)."""
 
 
 class Strict(BaseModel):
@@ -57,6 +59,7 @@ class Strict(BaseModel):
 
 
 Days = Annotated[float, Field(gt=0, le=365)]
+Label = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(printable_line)]
 
 
 class GateSpec(Strict):
@@ -73,10 +76,11 @@ class GateSpec(Strict):
     binds: Literal["statement", "export", "nothing"] = "nothing"
     """What the decision is about: the approved statement, the verified export, or the
     gate alone."""
-    question: Text = ""
-    """What the deciders are asked, in the message and on the page."""
-    approve_label: Line = "Approve"
-    reject_label: Line = "Reject"
+    question: Annotated[str, Field(max_length=500), AfterValidator(printable_text)] = ""
+    """What the deciders are asked, in the message and on the page (kept with each round)."""
+    approve_label: Label = "Approve"
+    """The portal's buttons."""
+    reject_label: Label = "Reject"
     reminder_days: Days = 3
     escalation_days: Days = 10
 

@@ -14,7 +14,6 @@ from typing import Any
 from offboarding.models.gates import TASK_FAMILY, Gate, digest
 from offboarding.models.playbook import GateSpec, TaskSpec
 from offboarding.models.records import LinkRequest
-from offboarding.models.status import GateRound
 from offboarding.workflows import asking
 from offboarding.workflows.context import Run
 from offboarding.workflows.mail import email
@@ -83,21 +82,17 @@ async def playbook_gate(run: Run, spec: GateSpec) -> None:
     deciders = gate.deciders_in(run.client)
 
     async def issue() -> Issued:
-        n = sum(1 for r in s.status.gates if r.gate == gate.id) + 1
         bound = (s.status.statements[-1].hash if gate.binds == "statement"
                  and s.status.statements else s.status.data_packages[-1].manifest_sha256
                  if gate.binds == "export" and s.status.data_packages else None)
-        document = digest(_run(run), gate.id, str(n), bound or "")
-        current = GateRound(gate=gate.id, title=gate.title, round=n, document=document,
-                            bound=bound, question=gate.question, labels=list(gate.labels),
-                            asked=deciders, at=run.clock.now())
-        s.status.gates.append(current)
+        asked = s.ask_gate(gate, bound, run.clock.now())
+        document, n = asked.document, asked.round
         return Issued(
             document=document, key=f"gate-{gate.id}-{n}", told=deciders,
             detail=f"round {n} ({document[:12]}): asked {', '.join(deciders)}",
             how=f"offboarding approve-gate {run.workflow_id} --gate {gate.id} --document "
                 f"{document[:12]} --by <you> (or reject-gate ... --reason ...)",
-            context={"gate": current.model_dump(mode="json")})
+            context={"gate": asked.model_dump(mode="json")})
 
     async def rejected(answer: Answer) -> bool:
         why = f"{gate.title} rejected by {answer.msg.by}: {getattr(answer.msg, 'reason', '')}"
@@ -123,7 +118,7 @@ async def playbook_task(run: Run, spec: TaskSpec) -> None:
     if task.done:
         return
     task.due = clock.now() + clock.days(spec.due_days)
-    task.document = digest(_run(run), TASK_FAMILY, spec.key)
+    task.document = digest(s.status.run_id or s.status.workflow_id, TASK_FAMILY, spec.key)
     link = LinkRequest(family=TASK_FAMILY, document=task.document)
     context = {"task": {**spec.model_dump(mode="json"), "due": clock.as_date(task.due)}}
     await email(run, f"task-{spec.key}", template="task_request", step=task.step,
@@ -135,8 +130,3 @@ async def playbook_task(run: Run, spec: TaskSpec) -> None:
         how=f"offboarding complete-task {run.workflow_id} --task {spec.key} --by <you>",
         label=f"the task {spec.title!r}")
 
-
-def _run(run: Run) -> str:
-    """What makes a round's or a task's document this run's own: the run id (unique
-    across clients; in the history, so a replay computes the same)."""
-    return run.s.status.run_id or run.s.status.workflow_id

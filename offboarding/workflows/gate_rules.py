@@ -23,9 +23,11 @@ from offboarding.models.playbook import MAX_ROUNDS
 from offboarding.workflows.rejection import Rejected, waiting
 from offboarding.workflows.state import (
     MAX_EXPORTS,
+    MAX_NOTE,
     MAX_STATEMENT_VERSIONS,
     Answer,
     OffboardingState,
+    clip,
 )
 
 
@@ -156,7 +158,7 @@ def _check_task(s: OffboardingState, msg: CompleteTask) -> None:
 def _complete_task(s: OffboardingState, msg: CompleteTask, now: datetime) -> str:
     task = s.task(msg.task)
     assert task is not None
-    task.done, task.at, task.by, task.note = True, now, msg.by, msg.note
+    task.done, task.at, task.by, task.note = True, now, msg.by, clip(msg.note, MAX_NOTE)
     return f"task {msg.task} completed"
 
 

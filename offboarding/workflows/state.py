@@ -10,6 +10,7 @@ from typing import Literal
 
 from offboarding.models import gates
 from offboarding.models.client_file import ClientFile
+from offboarding.models.gates import Gate, digest
 from offboarding.models.messages import (
     ApproverDecision,
     Cancel,
@@ -71,6 +72,8 @@ fix-contact, extend-notice and retry-step can repeat. Each kind has its own budg
 using one up blocks no other; cancel is always possible."""
 MAX_PROPOSALS = 20
 """Open proposals waiting for a second person; one per person and thing."""
+MAX_NOTE = 1000
+"""Characters of a task's note kept in the status."""
 MAX_DETAIL = 300
 """Characters of a decision's or an ignored message's text kept in the status: the full
 text acts where it belongs (the statement, the task, the step), the log says who and how.
@@ -156,7 +159,7 @@ class OffboardingState:
                proposed_by: str | None = None, via: Via | None = None,
                about: str | None = None) -> None:
         self.status.decisions.append(Decision(at=now, action=action, by=by,
-                                              detail=_clip(detail), proposed_by=proposed_by,
+                                              detail=clip(detail), proposed_by=proposed_by,
                                               via=via, about=about))
 
     def forget_proposal(self, proposal: Proposal) -> None:
@@ -176,8 +179,8 @@ class OffboardingState:
 
     def ignore(self, now: datetime, action: str, by: str | None, why: str) -> None:
         kept = self.status.ignored[-(MAX_IGNORED - 1):]
-        self.status.ignored = [*kept, Ignored(at=now, action=_clip(action, 100),
-                                              by=_clip(by, 200) if by else by, why=_clip(why))]
+        self.status.ignored = [*kept, Ignored(at=now, action=clip(action, 100),
+                                              by=clip(by, 200) if by else by, why=clip(why))]
         self.status.ignored_total += 1
 
     def start_wait(self, what: str, now: datetime, overdue_at: datetime | None) -> None:
@@ -244,6 +247,19 @@ class OffboardingState:
     def task(self, key: str) -> ManualTask | None:
         return next((t for t in self.status.tasks if t.key == key), None)
 
+    def ask_gate(self, gate: Gate, bound: str | None, now: datetime) -> GateRound:
+        """A new round of a playbook's gate: its document names the run, the gate, the
+        round and what it binds (the run id is in the history, so a replay computes the
+        same; it differs between clients and runs)."""
+        n = sum(1 for r in self.status.gates if r.gate == gate.id) + 1
+        run = self.status.run_id or self.status.workflow_id
+        asked = GateRound(gate=gate.id, title=gate.title, round=n, bound=bound,
+                          document=digest(run, gate.id, str(n), bound or ""),
+                          question=gate.question,
+                          labels=list(gate.labels), asked=gate.deciders_in(self.client), at=now)
+        self.status.gates.append(asked)
+        return asked
+
     def gate_round(self, gate: str) -> GateRound | None:
         """The current round of a playbook's gate."""
         return next((r for r in reversed(self.status.gates) if r.gate == gate), None)
@@ -302,5 +318,5 @@ def _steps(playbook: Playbook | None) -> list[tuple[str, str]]:
     return steps
 
 
-def _clip(text: str, most: int = MAX_DETAIL) -> str:
+def clip(text: str, most: int = MAX_DETAIL) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"

@@ -28,6 +28,15 @@ from offboarding.models.messages import (
     SkipStep,
     TerminateEarly,
 )
+from offboarding.models.playbook import (
+    MAX_DECIDERS,
+    MAX_GATES,
+    MAX_ROUNDS,
+    MAX_TASKS,
+    GateSpec,
+    Playbook,
+    TaskSpec,
+)
 from offboarding.models.records import DataPackage
 from offboarding.models.settlement import compute_statement
 from offboarding.models.stages import Wait
@@ -172,6 +181,12 @@ def test_any_flood_of_ops_messages_stays_within_the_limits(
 def test_the_worst_case_status_is_under_the_budget() -> None:
     """Every list filled to its limit with the longest text each may hold."""
     s = _state(second_ops=True)
+    _fill_to_the_limits(s)
+    assert len(s.status.proposals) == MAX_PROPOSALS and len(s.status.ignored) == MAX_IGNORED
+    assert _size(s) < STATUS_BUDGET, f"{_size(s)} bytes"
+
+
+def _fill_to_the_limits(s: OffboardingState) -> None:
     cf = s.client
     worst = [Adjustment(description="d" * 200, amount=Decimal("-0.01"))] * 50
     for version in range(1, MAX_STATEMENT_VERSIONS + 1):
@@ -194,5 +209,25 @@ def test_the_worst_case_status_is_under_the_budget() -> None:
     while _send(s, "extend-notice", ExtendNotice(
             by="o" * 200, new_end_date=(NOW + timedelta(days=60 + n)).date())):
         n += 1
-    assert len(s.status.proposals) == MAX_PROPOSALS and len(s.status.ignored) == MAX_IGNORED
+
+
+def test_the_worst_case_status_with_a_playbook_is_under_the_budget() -> None:
+    """The worst case above, plus a playbook at its limits: every gate asked in every
+    round it may have, and every task completed, with the longest text each may hold."""
+    deciders = [f"{n}{'d' * 60}@example.com" for n in range(MAX_DECIDERS)]
+    playbook = Playbook(
+        name="worst", sha256="ab" * 32,
+        gates=[GateSpec(id=f"gate-{n}", title="t" * 200, after="settlement",
+                        deciders=deciders, question="q" * 500, approve_label="a" * 40,
+                        reject_label="r" * 40) for n in range(MAX_GATES)],
+        tasks=[TaskSpec(key=f"task-{n}", title="t" * 200, owner=deciders[0],
+                        after="settlement", instructions=LONG) for n in range(MAX_TASKS)])
+    s = OffboardingState("offboarding-x", client_file(), playbook=playbook)
+    _fill_to_the_limits(s)
+    for gate in playbook.gates:
+        for _ in range(MAX_ROUNDS):
+            asked = s.ask_gate(s.gates[gate.id], "ab" * 32, NOW)
+            s.decide(NOW, "reject-gate", deciders[0], LONG, via="link", about=asked.document)
+    for task in playbook.tasks:
+        _send(s, "complete-task", CompleteTask(by="o" * 200, task=task.key, note=LONG))
     assert _size(s) < STATUS_BUDGET, f"{_size(s)} bytes"
