@@ -32,7 +32,9 @@ from offboarding.workflows.state import (
 
 
 def _decider(s: OffboardingState, gate: Gate, who: str) -> None:
-    if who.lower() not in [a.lower() for a in gate.deciders_in(s.client)]:
+    # A contact's address after a fix-contact is the one their link was minted for.
+    deciders = [a for d in gate.deciders_in(s.client) for a in (d, s.address(d))]
+    if who.lower() not in [a.lower() for a in deciders]:
         if gate.id in gates.BUILT_IN:
             role = str(gate.deciders).split(".")[-1].replace("_", " ")
             raise Rejected(f"{who} is not a {role} approver for this client")
