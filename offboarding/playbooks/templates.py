@@ -128,7 +128,11 @@ def template_problems(name: str, data: bytes, shown: str) -> list[str]:
         if not first.startswith("Subject: "):
             return [f"{where}: its first line renders as {first[:60]!r}; expected "
                     "'Subject: ' and the subject"]
-        if not first.removeprefix("Subject: ").strip():
+        subject = first.removeprefix("Subject: ").strip()
+        if not subject:
             return [f"{where} renders an empty subject ({first!r}); expected 'Subject: ' "
                     "followed by the subject"]
+        if why := unprintable(subject):  # as the mailer checks every header
+            return [f"{where}: its subject {why}, which a mail header cannot hold; expected "
+                    "the subject on one line of printable text"]
     return []
