@@ -56,6 +56,26 @@ def sample_client() -> ClientFile:
     })
 
 
+def sparse_client() -> ClientFile:
+    """A client file with only what it must have: no renewal offer, objectives, KPIs,
+    invoices..., so a template that needs one of them is refused at load, not when a real
+    client file leaves it out."""
+    return ClientFile.model_validate({
+        "client_id": "bare-client", "client_name": "Bare Ltd",
+        "contacts": {"primary": {"name": "P", "email": "p@client.example"},
+                     "data_steward": {"name": "S", "email": "s@client.example"},
+                     "billing": {"name": "B", "email": "b@client.example"}},
+        "contract": {"reference": "R-1", "start_date": "2024-01-01",
+                     "end_date": "2027-01-31", "services": ["Ops"]},
+        "approvers": {"finance": ["f@example.com"], "data_verification": ["s@client.example"]},
+    })
+
+
+SPARSE = "for a client file without its optional parts (no renewal offer, objectives, KPIs...)"
+KEEP_FULL = frozenset({"handover_invite", "knowledge_transfer"})
+"""Sent only when the client file lists documents: their sample keeps them."""
+
+
 def sample_base(client: ClientFile) -> dict[str, Any]:
     """What ``workflows/sending.base_context`` gives every message."""
     return {
@@ -154,12 +174,18 @@ def sample_context(template: str) -> dict[str, Any]:
 
 def sample_contexts(template: str) -> list[tuple[str, dict[str, Any]]]:
     """Every situation ``template`` is sent in, described (the full sample's as ""), and
-    its context."""
+    its context: each for the full sample and for a client file without its optional
+    parts."""
     full = sample_context(template)
-    variants: list[tuple[str, dict[str, Any]]] = [("", full)]
-    for situation, change in SITUATIONS.get(template, []):
-        context = {**full, **change}
-        variants.append((situation, {k: v for k, v in context.items() if v is not ...}))
+    sparse = sparse_client()
+    bare = {**full, **sample_base(sparse),
+            **({} if template in KEEP_FULL else _extras(sparse)[template])}
+    variants: list[tuple[str, dict[str, Any]]] = []
+    for base, described in ((full, ""), (bare, SPARSE)):
+        for situation, change in [("", {}), *SITUATIONS.get(template, [])]:
+            context = {**base, **change}
+            when = " ".join(w for w in (situation, described) if w)
+            variants.append((when, {k: v for k, v in context.items() if v is not ...}))
     return variants
 
 

@@ -1,5 +1,6 @@
-"""A playbook that loads must work when its offboarding runs: generated templates and
-subjects that pass ``load_playbook`` are built by the mailer."""
+"""A playbook that loads must work when its offboarding runs: generated templates,
+subjects that pass ``load_playbook`` are built by the mailer, for a client file that
+leaves out everything it may."""
 
 from __future__ import annotations
 
@@ -12,11 +13,21 @@ from hypothesis import strategies as st
 
 from offboarding.activities.email import SMTP_WIRE, Mailer
 from offboarding.config import Settings
+from offboarding.models.client_file import ClientFile
 from offboarding.models.records import EmailRequest
-from offboarding.playbooks.samples import sample_context
+from offboarding.playbooks.samples import sample_base, sample_context
 from offboarding.playbooks.templates import template_problems
 
 MAILER = Mailer(Settings(_env_file=None, state_dir=Path(tempfile.mkdtemp())))
+SPARSE = ClientFile.model_validate({
+    "client_id": "bare-client", "client_name": "Bare Ltd",
+    "contacts": {"primary": {"name": "P", "email": "p@client.example"},
+                 "data_steward": {"name": "S", "email": "s@client.example"},
+                 "billing": {"name": "B", "email": "b@client.example"}},
+    "contract": {"reference": "R-1", "start_date": "2024-01-01", "end_date": "2027-01-31",
+                 "services": ["Ops"]},
+    "approvers": {"finance": ["f@example.com"], "data_verification": ["s@client.example"]}})
+"""A client file with only what it must have: no renewal offer, objectives, KPIs..."""
 
 
 def _built(text: str, context: dict[str, Any], **changes: Any) -> bytes:
@@ -33,3 +44,20 @@ def test_any_subject_that_loads_is_one_the_mailer_sends(subject: str) -> None:
     if template_problems("notice", text.encode(), "mail/notice.txt"):
         return
     _built(text, sample_context("notice"))
+
+
+OPTIONAL = ["renewal_offer.summary", "renewal_offer.valid_until", "contract.objectives[0]",
+            "contract.achievements | first", "contract.kpis[0].name",
+            "contract.milestones[-1]", "contract.outstanding_deliverables[0]",
+            "contract.renewal_offer.summary", "client_name", "contract.services[0]"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(OPTIONAL), min_size=1, max_size=3),
+       st.sampled_from(["{{ %s }}", "{%% if %s %%}yes{%% endif %%}", "{{ %s | default('-') }}"]))
+def test_a_template_that_loads_is_built_for_a_client_file_without_its_optional_parts(
+        paths: list[str], form: str) -> None:
+    text = "Subject: The end\n" + "\n".join(form % p for p in paths) + "\n"
+    if template_problems("notice", text.encode(), "mail/notice.txt"):
+        return
+    _built(text, sample_base(SPARSE))
