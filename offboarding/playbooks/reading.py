@@ -94,6 +94,20 @@ def _read(path: Path) -> tuple[bytes, str]:
         raise InputError(f"{path} is not UTF-8 text (byte {err.start})") from None
 
 
+def address_problems(pf: PlaybookFile) -> list[str]:
+    """The mailer writes ASCII addresses only (no SMTPUTF8, no IDNA): an address beyond
+    them would load and then make every message to it, or every message of the
+    offboarding for a reply-to, unbuildable. The address as checked: a domain written
+    ``xn--...`` is read as its Unicode form."""
+    found = [("mail.reply_to", pf.mail.reply_to)]
+    found += [(f"gates.{n}.deciders.{i}", a) for n, g in enumerate(pf.gates)
+              if not isinstance(g.deciders, str) for i, a in enumerate(g.deciders)]
+    found += [(f"tasks.{n}.owner", t.owner) for n, t in enumerate(pf.tasks)]
+    return [f"{field}: {address!r} is not an ASCII address; expected one the mailer can "
+            "write (internationalised addresses, in their xn-- form too, are not supported)"
+            for field, address in found if address is not None and not address.isascii()]
+
+
 def load_playbook(path: Path) -> Playbook:
     """The playbook in the file at ``path``, resolved for an offboarding to carry: its
     templates by content and its hash. ``InputError`` lists every problem, one a line."""
@@ -102,7 +116,7 @@ def load_playbook(path: Path) -> Playbook:
     data = parse_document(text, source)
     refuse_alias_loops(data, source)
     written = load_model(PlaybookFile, data, source)
-    problems = placement_problems(written)
+    problems = placement_problems(written) + address_problems(written)
     templates: dict[str, bytes] = {}
     if written.mail.templates is not None:
         templates, found = read_templates(path.parent, written.mail.templates)

@@ -1,6 +1,6 @@
 """A playbook that loads must work when its offboarding runs: generated templates,
-subjects that pass ``load_playbook`` are built by the mailer, for a client file that
-leaves out everything it may."""
+subjects and addresses that pass ``load_playbook`` are built by the mailer, for a client
+file that leaves out everything it may, and every address goes out in a form SMTP takes."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+import yaml
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from offboarding.activities.email import SMTP_WIRE, Mailer
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
+from offboarding.models.loading import InputError
 from offboarding.models.records import EmailRequest
+from offboarding.playbooks import load_playbook
 from offboarding.playbooks.samples import sample_base, sample_context
 from offboarding.playbooks.templates import template_problems
 
@@ -61,3 +64,30 @@ def test_a_template_that_loads_is_built_for_a_client_file_without_its_optional_p
     if template_problems("notice", text.encode(), "mail/notice.txt"):
         return
     _built(text, sample_base(SPARSE))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(["legal@exämple.com", "legal@xn--exmple-cua.com", "jö@example.com",
+                        "legal@example.com", "légal@exämple.com"]))
+def test_an_address_that_loads_is_one_the_mailer_writes(address: str) -> None:
+    folder = Path(tempfile.mkdtemp())
+    (folder / "p.yaml").write_text(yaml.safe_dump({
+        "name": "intl", "mail": {"reply_to": address},
+        "gates": [{"id": "legal-sign-off", "title": "Legal", "after": "settlement",
+                   "deciders": [address]}],
+        "tasks": [{"key": "hardware-return", "title": "Hardware", "after": "settlement",
+                   "owner": address}]}, allow_unicode=True))
+    try:
+        playbook = load_playbook(folder / "p.yaml")
+    except InputError:
+        return
+    reply_to, decider, owner = (playbook.reply_to, playbook.gates[0].deciders[0],
+                                playbook.tasks[0].owner)
+    assert reply_to is not None and isinstance(decider, str)
+    raw = _built("Subject: hi\nbody\n", {}, reply_to=reply_to)
+    assert raw.isascii()
+    for to in (decider, owner):
+        req = EmailRequest(workflow_id="offboarding-x", key="gate", template="notice",
+                           to=[to], context={}, template_text="Subject: hi\nbody\n")
+        assert MAILER.render(req).as_bytes(policy=SMTP_WIRE).isascii()
+        assert all(r.isascii() for r in MAILER.recipients(req)), "SMTP without SMTPUTF8"
