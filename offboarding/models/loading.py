@@ -160,6 +160,9 @@ def parse_document(text: str, source: str) -> Any:
         return yaml.load(text, Loader=_YamlLoader)  # a SafeLoader: no arbitrary objects
     except (json.JSONDecodeError, yaml.YAMLError, _Unparseable) as err:
         raise InputError(f"{source} cannot be parsed: {err}") from None
+    except ValueError as err:  # an int of more digits than Python converts (4,300)
+        raise InputError(f"{source} cannot be parsed: {str(err).partition(';')[0]}; "
+                         "expected numbers of a few digits") from None
 
 
 def load_model(model: type[M], data: Any, source: str) -> M:

@@ -4,6 +4,7 @@ file that leaves out everything it may, and every address goes out in a form SMT
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -91,3 +92,22 @@ def test_an_address_that_loads_is_one_the_mailer_writes(address: str) -> None:
                            to=[to], context={}, template_text="Subject: hi\nbody\n")
         assert MAILER.render(req).as_bytes(policy=SMTP_WIRE).isascii()
         assert all(r.isascii() for r in MAILER.recipients(req)), "SMTP without SMTPUTF8"
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(4000, 30_000), st.sampled_from(["yaml", "json"]),
+       st.sampled_from(["timings.notice_days", "timings.retention_days", "description",
+                        "name"]))
+def test_a_number_of_any_length_is_read_or_refused_in_words(
+        digits: int, form: str, field: str) -> None:
+    """Python converts at most 4,300 digits of an int by default: more raised a bare
+    ValueError out of the reader (a traceback, not a line naming the file)."""
+    section, _, key = field.rpartition(".")
+    number = "9" * digits
+    inner = f'"{key}": {number}'
+    body = (f'{{"name": "acme", "{section}": {{{inner}}}}}' if section
+            else "{" + (inner if key == "name" else f'"name": "acme", {inner}') + "}")
+    path = Path(tempfile.mkdtemp()) / f"p.{form}"
+    path.write_text(body)
+    with contextlib.suppress(InputError):  # anything else fails the test
+        load_playbook(path)
