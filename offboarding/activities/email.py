@@ -50,6 +50,8 @@ fails the message instead of printing nothing."""
 E = TypeVar("E", bound=jinja2.Environment)
 MAX_COMPILED = 256
 """Playbook templates kept compiled by one Mailer (by the hash of their text)."""
+LINK_STAND_IN = "https://portal.invalid/o/(your-link)"
+"""What a playbook's template is first rendered with instead of the recipient's link."""
 # compat32 with CRLF line endings: the policy the MIME classes below are built for.
 SMTP_WIRE = email.policy.compat32.clone(linesep="\r\n")
 
@@ -172,8 +174,7 @@ class Mailer:
         ``EmailMessage`` API spending most of a send parsing and re-folding its own
         headers, several times slower for the same bytes on the wire."""
         link = self._link(req)
-        text = self.template(req).render(
-            **req.context, **{k: v for k, v in link.items() if k != "link_keys"})
+        text = self._text(req, {k: v for k, v in link.items() if k != "link_keys"})
         first, _, body = text.partition("\n")
         whose = "the playbook's " if req.template_text is not None else ""
         if not first.startswith("Subject: "):
@@ -218,6 +219,30 @@ class Mailer:
         msg["Message-ID"] = self.message_id(req.records, req.key)
         msg["X-Offboarding-Workflow"] = req.workflow_id
         return msg, link
+
+    def _text(self, req: EmailRequest, link: dict[str, Any]) -> str:
+        """The message's text. A playbook's template must not put the recipient's link
+        where the history records it (readable by anyone with namespace access, who could
+        then decide as them): the subject, in the receipt, and an error's text, in the
+        problem. It is rendered with a stand-in for the link first: an error is the
+        stand-in's, and a subject that differs with the real link is refused."""
+        template = self.template(req)
+        if req.template_text is None or not link.get("link_url"):
+            return template.render(**req.context, **link)
+        shown = template.render(**req.context, **{**link, "link_url": LINK_STAND_IN})
+        try:
+            text = template.render(**req.context, **link)
+        except Exception:
+            raise ApplicationError(f"message {req.key} cannot be built: the playbook's "
+                                   f"template {req.template}.txt fails with the recipient's "
+                                   "link only", type="MessageUnbuildable",
+                                   non_retryable=True) from None
+        if text.partition("\n")[0] != shown.partition("\n")[0]:
+            raise ApplicationError(f"message {req.key}: the playbook's template "
+                                   f"{req.template}.txt puts the recipient's link in the "
+                                   "subject, which the offboarding's history records",
+                                   type="MessageUnbuildable", non_retryable=True)
+        return text
 
     def _sender(self, req: EmailRequest) -> str:
         """The worker's From address, under the playbook's display name when it has one

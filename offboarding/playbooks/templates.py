@@ -16,7 +16,12 @@ import jinja2
 from jinja2 import meta
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
-from offboarding.activities.email import NOT_OVERRIDABLE, TEMPLATES, override_environment
+from offboarding.activities.email import (
+    LINK_STAND_IN,
+    NOT_OVERRIDABLE,
+    TEMPLATES,
+    override_environment,
+)
 from offboarding.models.playbook import MAX_TEMPLATE_BYTES, MAX_TEMPLATES
 from offboarding.models.text import unprintable
 from offboarding.playbooks.samples import sample_contexts
@@ -135,4 +140,9 @@ def template_problems(name: str, data: bytes, shown: str) -> list[str]:
         if why := unprintable(subject):  # as the mailer checks every header
             return [f"{where}: its subject {why}, which a mail header cannot hold; expected "
                     "the subject on one line of printable text"]
+        if context.get("link_url") and first != template.render(
+                **{**context, "link_url": LINK_STAND_IN}).partition("\n")[0]:
+            return [f"{where}: its subject carries the recipient's link, which the "
+                    "offboarding's history records (the mailer refuses it); expected the "
+                    "link in the body"]
     return []

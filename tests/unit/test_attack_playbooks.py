@@ -12,15 +12,17 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from temporalio.exceptions import ApplicationError
 
-from offboarding.activities.email import SMTP_WIRE, Mailer
+from offboarding.activities.email import SMTP_WIRE, Mailer, subject_of
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError
-from offboarding.models.records import EmailRequest
+from offboarding.models.records import EmailRequest, LinkRequest
 from offboarding.playbooks import load_playbook
 from offboarding.playbooks.samples import sample_base, sample_context
 from offboarding.playbooks.templates import template_problems
+from offboarding.security.links import new_key_file
 
 MAILER = Mailer(Settings(_env_file=None, state_dir=Path(tempfile.mkdtemp())))
 SPARSE = ClientFile.model_validate({
@@ -111,3 +113,49 @@ def test_a_number_of_any_length_is_read_or_refused_in_words(
     path.write_text(body)
     with contextlib.suppress(InputError):  # anything else fails the test
         load_playbook(path)
+
+
+def _linked_mailer() -> Mailer:
+    folder = Path(tempfile.mkdtemp())
+    new_key_file(folder / "links.json")
+    return Mailer(Settings(_env_file=None, state_dir=folder,
+                           link_key_file=folder / "links.json"))
+
+
+LINKED = [_linked_mailer(), _linked_mailer()]
+LEAKS = ["{{ link_url }}", "{{ link_url | reverse }}", "{{ link_url | replace('.', ' ') }}",
+         "{{ link_url[-90:] }}", "{{ link_url | upper }}", "{% set x = link_url %}{{ x }}"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(LEAKS), st.booleans(), st.booleans())
+def test_no_link_reaches_what_the_history_records(leak: str, in_subject: bool,
+                                                  only_for_real: bool) -> None:
+    """A receipt's subject and an unbuildable message's error are recorded in the
+    offboarding's history (and a problem's text in its status): readable by anyone with
+    namespace access, who could then decide as the approver. No template may put the
+    approver's link there, whether it loaded or was put into a workflow input by hand."""
+    expression = leak.strip("{} ").replace("set x = link_url %}{{ x", "link_url")
+    failing = "{{ [][" + expression + "] }}"
+    body = leak if in_subject else failing
+    if only_for_real:  # what the load check's sample never shows
+        body = "{% if client_name == 'Acme' %}" + body + "{% endif %}"
+    text = (f"Subject: Please decide {body}\nhello\n" if in_subject
+            else f"Subject: Please decide\n{body}\n")
+    if template_problems("gate_request", text.encode(), "mail/gate_request.txt"):
+        return
+    req = EmailRequest(workflow_id="offboarding-x", key="gate-legal-1-1",
+                       template="gate_request", to=["legal@example.com"],
+                       context={**{k: v for k, v in sample_context("gate_request").items()
+                                   if not k.startswith("link_")}, "client_name": "Acme"},
+                       template_text=text, link=LinkRequest(family="legal", document="ab" * 32))
+    recorded = []
+    for mailer in LINKED:
+        try:
+            msg, link = mailer.compose(req)
+        except ApplicationError as err:
+            recorded.append(str(err))
+        else:
+            recorded.append(subject_of(msg))
+            assert link["link_url"].rsplit("/", 1)[1] not in str(msg["Subject"])
+    assert recorded[0] == recorded[1], "what is recorded depends on the link"
