@@ -63,3 +63,20 @@ clean:
 fuzz-deep: venv
 	@TIMEFORMAT='fuzz-deep: %Rs in all'; time FUZZ_EXAMPLES=3000 \
 		$(BIN)/pytest tests/integration/test_message_fuzz.py -q -s -p no:cacheprovider
+
+# A real Temporal cluster on PostgreSQL, without Docker (docs/cluster.md): PostgreSQL, the
+# schema and namespace through deploy/temporal/*.sh as compose runs them, two server hosts
+# and the Web UI, until Ctrl-C; CLUSTER_ARGS e.g. "--keep --log-level info". The first run
+# builds the server once into the cache (about 7 minutes on 2 cores).
+.PHONY: cluster test-cluster
+cluster: venv
+	@scripts/ensure-temporal-cli.sh >/dev/null
+	@scripts/ensure-temporal-server.sh >/dev/null
+	@scripts/ensure-temporal-ui.sh >/dev/null
+	$(BIN)/python -m devtools.cluster $(CLUSTER_ARGS)
+
+# The cluster tier (tests/cluster): not part of `make test` yet.
+test-cluster: venv
+	@scripts/ensure-temporal-cli.sh >/dev/null
+	@scripts/ensure-temporal-server.sh >/dev/null
+	@TIMEFORMAT='cluster tier: %Rs'; time $(BIN)/pytest tests/cluster -q
