@@ -26,25 +26,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import pwd
-import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from temporalio.client import Client
 
+from devtools.postgres import PostgresError, PrivatePostgres
 from devtools.procs import wait_for_port
+from devtools.server_host import (
+    PORT_VARS,
+    SMALLINT_PORTS,
+    Host,
+    clean_env,
+    free_ports,
+    stop_group,
+    tail,
+)
 from devtools.stack import temporal_cli
 from offboarding.temporal import connect, register_search_attributes
 
@@ -56,16 +62,6 @@ cluster must say the same number (docs/cluster.md)."""
 DB_USER = "temporal"
 HOST_IPS = {"a": "127.0.0.1", "b": "127.0.0.2"}
 HOST_SERVICES = {"a": ["frontend", "history", "matching", "worker"], "b": ["frontend", "history"]}
-SMALLINT_PORTS = 32768
-"""The server's ports stay below this: the PostgreSQL schema's cluster_membership table
-keeps a host's port as a smallint (a port from the kernel's ephemeral range, 32768 and up,
-stops the host: 'value "34349" is out of range for type smallint')."""
-PORT_VARS = [f"{svc}_{kind}_PORT" for svc in ("FRONTEND", "HISTORY", "MATCHING", "WORKER")
-             for kind in ("GRPC", "MEMBERSHIP")] + ["FRONTEND_HTTP_PORT"]
-"""The variables of the server's embedded config template that name a port: the same
-numbers on every host (each host binds its own address)."""
-
-
 class ClusterError(RuntimeError):
     """A step of the start failed; the message names the logs to read."""
 
@@ -76,91 +72,6 @@ def _ensure(script: str) -> list[str]:
     out = subprocess.run([str(ROOT / "scripts" / script)], check=True, stdout=subprocess.PIPE,
                          text=True).stdout
     return out.strip().splitlines()
-
-
-def free_ports(n: int, ips: list[str], below: int = 65536) -> list[int]:
-    """``n`` distinct ports free on every one of ``ips``, each below ``below``."""
-    ports: list[int] = []
-    rng = random.Random()
-    with ExitStack() as held:
-        while len(ports) < n:
-            port = rng.randrange(10000, below)
-            if port in ports:
-                continue
-            try:
-                for ip in ips:
-                    sock = held.enter_context(socket.socket())
-                    sock.bind((ip, port))
-            except OSError:
-                continue
-            ports.append(port)
-    return ports
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    """Our environment without any TEMPORAL_ or OFFBOARDING_ variable of our own (a
-    profile, an API key or an address must not leak into the cluster's tools)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TEMPORAL_", "OFFBOARDING_"))}
-    return {**env, **extra}
-
-
-def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM to the process group, then SIGKILL: nothing it started outlives it."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        except ProcessLookupError:
-            pass
-
-
-@dataclass
-class Host:
-    """One ``temporal-server`` process: a host of the cluster."""
-
-    name: str
-    ip: str
-    services: list[str]
-    env: dict[str, str]
-    binary: str
-    log: Path
-    frontend_port: int
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"{self.ip}:{self.frontend_port}"
-
-    def start(self) -> None:
-        args = [self.binary, "--allow-no-auth", "start"]
-        for svc in self.services:
-            args += ["--service", svc]
-        with self.log.open("ab") as log:
-            log.write(f"\n=== {time.strftime('%H:%M:%S')} {' '.join(args)}\n".encode())
-            self.proc = subprocess.Popen(args, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True,
-                                         cwd=self.log.parent)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_group(self.proc)
-
-    def kill(self) -> None:
-        """SIGKILL, as a host that dies: no shard is handed over in order."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
 
 
 @dataclass
@@ -186,18 +97,15 @@ class Cluster:
     hosts: dict[str, Host] = field(init=False, default_factory=dict)
     timings: dict[str, float] = field(init=False, default_factory=dict)
     _procs: list[subprocess.Popen[bytes]] = field(init=False, default_factory=list)
-    _pg_started: bool = field(init=False, default=False)
     _failed: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="offboarding-cluster-", dir=self.base))
-        self.pg_dir = self.dir / "postgresql"
-        self.pg_log = self.pg_dir / "postgresql.log"
         self.schema_log = self.dir / "schema.log"
         self.namespace_log = self.dir / "namespace.log"
         self.ui_log = self.dir / "ui-server.log"
         self.password = secrets.token_urlsafe(18)
-        self.pg_port = 0
+        self.postgres = PrivatePostgres(self.dir, DB_USER, self.password)
         self.server_ports: dict[str, int] = {}
 
     # -- what tests and people use
@@ -238,9 +146,7 @@ class Cluster:
         for proc in reversed(self._procs):
             stop_group(proc)
         self._procs.clear()
-        if self._pg_started:
-            self._pg_ctl("stop", "-m", "fast", "-w", "-t", "60", check=False)
-            self._pg_started = False
+        self.postgres.stop()
         if self._failed or self.keep:
             names = "\n  ".join(str(p) for p in self.logs())
             self._say(f"cluster directory kept: {self.dir}\n  {names}")
@@ -279,64 +185,29 @@ class Cluster:
         if self.ui:
             self.ui_bin, self.ui_config = _ensure("ensure-temporal-ui.sh")
 
-    # PostgreSQL
-
-    def _as_pg_user(self) -> list[str]:
-        """initdb and postgres refuse to run as root: as root, they run as ``postgres``."""
-        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-
-    def _pg_ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self._as_pg_user(), "pg_ctl", "-D", str(self.pg_dir / "data"),
-                               *args], capture_output=True, text=True, check=check)
-
     def _start_postgres(self) -> None:
-        self.pg_dir.mkdir()
-        pwfile = self.pg_dir / "pwfile"
-        pwfile.write_text(self.password + "\n")
-        pwfile.chmod(0o600)
-        if os.geteuid() == 0:
-            pg = pwd.getpwnam("postgres")
-            self.dir.chmod(0o711)  # postgres passes through, lists nothing
-            for path in (self.pg_dir, pwfile):
-                os.chown(path, pg.pw_uid, pg.pw_gid)
         try:
-            subprocess.run([*self._as_pg_user(), "initdb", "-D", str(self.pg_dir / "data"),
-                            "-U", DB_USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
-                            "-E", "UTF8", "--locale=C"],
-                           check=True, capture_output=True, text=True)
-        except subprocess.CalledProcessError as err:
-            raise ClusterError(f"initdb failed: {err.stderr.strip()}") from None
-        finally:
-            pwfile.unlink()
-        self.pg_port = free_ports(1, ["127.0.0.1"])[0]
-        # max_connections: each service of each host opens up to 20 + 10 (SQL_MAX_CONNS,
-        # SQL_VIS_MAX_CONNS): 6 services here, 180 at most; PostgreSQL's default is 100.
-        options = (f"-p {self.pg_port} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories={self.pg_dir} -c max_connections=250")
-        done = self._pg_ctl("start", "-w", "-t", "60", "-l", str(self.pg_log), "-o", options,
-                            check=False)
-        if done.returncode != 0:
-            raise ClusterError(f"pg_ctl start failed ({done.stderr.strip()}); see {self.pg_log}:"
-                               f"\n{_tail(self.pg_log)}")
-        self._pg_started = True
-        self._say(f"postgresql on 127.0.0.1:{self.pg_port}, data in {self.pg_dir / 'data'}")
+            self.postgres.start()
+        except PostgresError as err:
+            raise ClusterError(str(err)) from None
+        self._say(f"postgresql on 127.0.0.1:{self.postgres.port}, data in {self.postgres.data}")
 
     def db_env(self) -> dict[str, str]:
         """The variables the server and the schema script read to reach the database, as
         docker-compose.yml sets them."""
-        return {"DB": "postgres12", "POSTGRES_SEEDS": "127.0.0.1", "DB_PORT": str(self.pg_port),
-                "POSTGRES_USER": DB_USER, "POSTGRES_PWD": self.password,
-                "SQL_PASSWORD": self.password}
+        return {"DB": "postgres12", "POSTGRES_SEEDS": "127.0.0.1",
+                "DB_PORT": str(self.postgres.port), "POSTGRES_USER": DB_USER,
+                "POSTGRES_PWD": self.password, "SQL_PASSWORD": self.password}
 
     def _run_logged(self, args: list[str], log: Path, env: dict[str, str], what: str) -> None:
         with log.open("ab") as out:
             done = subprocess.run(args, env=env, stdout=out, stderr=subprocess.STDOUT)
         if done.returncode != 0:
             raise ClusterError(f"{what} failed (exit {done.returncode}); see {log}:\n"
-                               f"{_tail(log)}")
+                               f"{tail(log)}")
 
     def _setup_schema(self) -> None:
-        env = _clean_env(**self.db_env(), TEMPORAL_SCHEMA_DIR=self.schema_dir,
+        env = clean_env(**self.db_env(), TEMPORAL_SCHEMA_DIR=self.schema_dir,
                          PATH=f"{Path(self.sql_tool).parent}{os.pathsep}{os.environ['PATH']}")
         self._run_logged(["sh", str(DEPLOY / "temporal" / "setup-schema.sh")], self.schema_log,
                          env, "deploy/temporal/setup-schema.sh")
@@ -345,7 +216,7 @@ class Cluster:
 
     def host_env(self, ip: str) -> dict[str, str]:
         """A host's whole configuration, as the temporalio/server image takes it."""
-        return _clean_env(
+        return clean_env(
             **self.db_env(), NUM_HISTORY_SHARDS=str(NUM_HISTORY_SHARDS), BIND_ON_IP=ip,
             LOG_LEVEL=self.log_level,
             DYNAMIC_CONFIG_FILE_PATH=str(DEPLOY / "dynamicconfig.yaml"),
@@ -367,7 +238,7 @@ class Cluster:
             f"{h.name} {h.address} ({'+'.join(h.services)})" for h in self.hosts.values()))
 
     def cli_env(self) -> dict[str, str]:
-        return _clean_env(PATH=f"{Path(self.cli).parent}{os.pathsep}{os.environ['PATH']}")
+        return clean_env(PATH=f"{Path(self.cli).parent}{os.pathsep}{os.environ['PATH']}")
 
     def wait_healthy(self, host: Host, timeout: float = 120.0) -> None:
         """Until ``temporal operator cluster health`` on the host's frontend says SERVING
@@ -377,7 +248,7 @@ class Cluster:
         while time.monotonic() < deadline:
             if host.proc is not None and host.proc.poll() is not None:
                 raise ClusterError(f"server host {host.name} exited with {host.proc.returncode};"
-                                   f" see {host.log}:\n{_tail(host.log)}")
+                                   f" see {host.log}:\n{tail(host.log)}")
             done = subprocess.run([self.cli, "operator", "cluster", "health", "--address",
                                    host.address], env=self.cli_env(), capture_output=True,
                                   text=True, timeout=30)
@@ -386,7 +257,7 @@ class Cluster:
                 return
             time.sleep(0.5)
         raise ClusterError(f"server host {host.name} not healthy after {timeout:g} s (last "
-                           f"answer: {last[:300]}); see {host.log}:\n{_tail(host.log)}")
+                           f"answer: {last[:300]}); see {host.log}:\n{tail(host.log)}")
 
     def _create_namespace(self) -> None:
         env = {**self.cli_env(), "TEMPORAL_ADDRESS": self.address,
@@ -408,7 +279,7 @@ class Cluster:
         # Read before docker.yaml, which does not set it: listen on loopback only.
         (config / "base.yaml").write_text("host: 127.0.0.1\n")
         self.ui_port = self.ui_port or free_ports(1, ["127.0.0.1"])[0]
-        env = _clean_env(TEMPORAL_ADDRESS=self.address, TEMPORAL_UI_PORT=str(self.ui_port),
+        env = clean_env(TEMPORAL_ADDRESS=self.address, TEMPORAL_UI_PORT=str(self.ui_port),
                          TEMPORAL_DEFAULT_NAMESPACE=self.namespace,
                          TEMPORAL_NOTIFY_ON_NEW_VERSION="false",
                          TEMPORAL_CORS_ORIGINS=self.cors_origins or f"http://127.0.0.1:{self.ui_port}",
@@ -423,7 +294,7 @@ class Cluster:
             wait_for_port(self.ui_port, proc, timeout=60)
         except (RuntimeError, TimeoutError) as err:
             raise ClusterError(f"the UI server did not start ({err}); see {self.ui_log}:\n"
-                               f"{_tail(self.ui_log)}") from None
+                               f"{tail(self.ui_log)}") from None
 
 
 async def _main(argv: list[str]) -> None:
@@ -440,7 +311,8 @@ async def _main(argv: list[str]) -> None:
                        codec_endpoint=args.codec_endpoint, log_level=args.log_level,
                        keep=args.keep) as cluster:
         total = sum(cluster.timings.values())
-        print(f"\nTemporal cluster up in {total:.0f} s (PostgreSQL 127.0.0.1:{cluster.pg_port})")
+        print(f"\nTemporal cluster up in {total:.0f} s "
+              f"(PostgreSQL 127.0.0.1:{cluster.postgres.port})")
         for host in cluster.hosts.values():
             print(f"  host {host.name}: {host.address}  {'+'.join(host.services)}  "
                   f"log {host.log}")
