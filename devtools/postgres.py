@@ -32,8 +32,10 @@ class PrivatePostgres:
         return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     def _pg_ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        # A session of its own: a Ctrl-C at the terminal reaches the cluster's owner, which
+        # stops the servers first and PostgreSQL last, not PostgreSQL under the servers.
         return subprocess.run([*self._as_pg_user(), "pg_ctl", "-D", str(self.data), *args],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, start_new_session=True)
 
     def start(self) -> None:
         self.dir.mkdir()
