@@ -8,14 +8,13 @@ close: the server accepted the message but the connection broke before we heard 
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import email.utils
 import functools
-import hashlib
 import mimetypes
 import re
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from email import encoders
 from email.header import Header, decode_header, make_header
 from email.message import Message
@@ -23,14 +22,20 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosmtplib
 import jinja2
-import jinja2.sandbox
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from offboarding.activities.bounded_render import (
+    TEXT_OPTIONS,
+    Rendered,
+    TooCostly,
+    filters,
+    render_all,
+)
 from offboarding.activities.outbox import FileOutbox, Outbox
 from offboarding.activities.smtp_pool import SmtpPool
 from offboarding.activities.stores import BundleStore, FileSystemStore, safe_key
@@ -43,13 +48,6 @@ TEMPLATES = Path(__file__).parent / "templates"
 NOT_OVERRIDABLE = frozenset({"layout.html", "closure_report.html"})
 """Packaged templates a playbook cannot replace: the HTML around every message and the
 archive's report. Every ``NAME.txt`` can be (``playbooks``)."""
-TEXT_OPTIONS: dict[str, Any] = {"undefined": jinja2.StrictUndefined, "trim_blocks": True,
-                                "lstrip_blocks": True}
-"""How a message's text template is read, packaged or a playbook's own: a misspelt variable
-fails the message instead of printing nothing."""
-E = TypeVar("E", bound=jinja2.Environment)
-MAX_COMPILED = 256
-"""Playbook templates kept compiled by one Mailer (by the hash of their text)."""
 LINK_STAND_IN = "https://portal.invalid/o/(your-link)"
 """What a playbook's template is first rendered with instead of the recipient's link."""
 # compat32 with CRLF line endings: the policy the MIME classes below are built for.
@@ -74,19 +72,10 @@ def subject_of(msg: Message) -> str:
     return str(make_header(decode_header(str(msg["Subject"]))))
 
 
-def _filters(env: E) -> E:
-    env.filters["money"] = lambda v, cur="": f"{cur} {Decimal(str(v)):,.2f}".strip()
-    # Totals are printed with the sign they carry into the balance, so they add up.
-    env.filters["minus"] = lambda v: -Decimal(str(v)) or Decimal("0.00")
-    return env
-
-
-def override_environment() -> jinja2.sandbox.SandboxedEnvironment:
-    """Where a playbook's own templates are compiled, here and when the playbook is checked
-    (``playbooks``): sandboxed, since ops write them and not developers, with the packaged
-    text templates' options and filters. Never autoescaped: they are plain text, as a
-    ``.txt`` is to ``select_autoescape`` (a string template would be escaped by default)."""
-    return _filters(jinja2.sandbox.SandboxedEnvironment(autoescape=False, **TEXT_OPTIONS))
+def _unbuildable(req: EmailRequest, rendered: Rendered) -> None:
+    if rendered.text is None:
+        raise ApplicationError(f"message {req.key} cannot be built: {rendered.error}",
+                               type="MessageUnbuildable", non_retryable=True)
 
 
 def _paragraphs(text: str) -> list[dict[str, Any]]:
@@ -110,13 +99,9 @@ class Mailer:
         self.outbox: Outbox = outbox or FileOutbox(settings.outbox_dir)
         self.pool = SmtpPool(settings)
         self.links = settings.links()
-        self.env = _filters(jinja2.Environment(
+        self.env = filters(jinja2.Environment(
             loader=jinja2.FileSystemLoader(TEMPLATES),
             autoescape=jinja2.select_autoescape(["html"]), **TEXT_OPTIONS))
-        self.overrides = override_environment()
-        self.compiled: dict[str, jinja2.Template] = {}
-        """A playbook's templates by the SHA-256 of their text: every message of every
-        offboarding on that playbook carries the same few texts."""
 
     def message_id(self, workflow_id: str, key: str) -> str:
         return f"<{safe_key(key)}.{safe_key(workflow_id)}@{self.settings.message_id_domain}>"
@@ -156,18 +141,6 @@ class Mailer:
                                 req.to[0], now, valid, run_id=req.run_id)
         return {"link_url": self.settings.portal_link(req.workflow_id, token),
                 "link_expires": now + valid, "link_keys": self.links.active_public()}
-
-    def template(self, req: EmailRequest) -> jinja2.Template:
-        """The playbook's text for this message when it brought one, else the packaged one."""
-        if req.template_text is None:
-            return self.env.get_template(f"{req.template}.txt")
-        key = hashlib.sha256(req.template_text.encode()).hexdigest()
-        compiled = self.compiled.get(key)
-        if compiled is None:
-            if len(self.compiled) >= MAX_COMPILED:
-                del self.compiled[next(iter(self.compiled))]  # the oldest
-            compiled = self.compiled[key] = self.overrides.from_string(req.template_text)
-        return compiled
 
     def _render(self, req: EmailRequest) -> tuple[Message, dict[str, Any]]:
         """Built with the ``compat32`` MIME classes: the email benchmark showed the modern
@@ -221,28 +194,37 @@ class Mailer:
         return msg, link
 
     def _text(self, req: EmailRequest, link: dict[str, Any]) -> str:
-        """The message's text. A playbook's template must not put the recipient's link
-        where the history records it (readable by anyone with namespace access, who could
-        then decide as them): the subject, in the receipt, and an error's text, in the
-        problem. It is rendered with a stand-in for the link first: an error is the
-        stand-in's, and a subject that differs with the real link is refused."""
-        template = self.template(req)
-        if req.template_text is None or not link.get("link_url"):
-            return template.render(**req.context, **link)
-        shown = template.render(**req.context, **{**link, "link_url": LINK_STAND_IN})
+        """The message's text: a packaged template rendered here, a playbook's own in a
+        child process with bounds (``bounded_render``). A playbook's template must not
+        put the recipient's link where the history records it (readable by anyone with
+        namespace access, who could then decide as them): the subject, in the receipt,
+        and an error's text, in the problem. It is rendered with a stand-in for the link
+        first: an error is the stand-in's, and a subject that differs with the real link
+        is refused."""
+        if req.template_text is None:
+            return self.env.get_template(f"{req.template}.txt").render(**req.context, **link)
+        linked = bool(link.get("link_url"))
+        contexts = [{**req.context, **link, "link_url": LINK_STAND_IN}] if linked else []
         try:
-            text = template.render(**req.context, **link)
-        except Exception:
+            results = render_all(req.template_text, [*contexts, {**req.context, **link}])
+        except TooCostly as err:
+            raise ApplicationError(f"message {req.key} cannot be built: the playbook's "
+                                   f"template {req.template}.txt is too costly: {err}",
+                                   type="MessageUnbuildable", non_retryable=True) from None
+        shown, text = results[0], results[-1]
+        _unbuildable(req, shown)
+        if text.text is None:
             raise ApplicationError(f"message {req.key} cannot be built: the playbook's "
                                    f"template {req.template}.txt fails with the recipient's "
                                    "link only", type="MessageUnbuildable",
-                                   non_retryable=True) from None
-        if text.partition("\n")[0] != shown.partition("\n")[0]:
+                                   non_retryable=True)
+        assert shown.text is not None
+        if linked and text.text.partition("\n")[0] != shown.text.partition("\n")[0]:
             raise ApplicationError(f"message {req.key}: the playbook's template "
                                    f"{req.template}.txt puts the recipient's link in the "
                                    "subject, which the offboarding's history records",
                                    type="MessageUnbuildable", non_retryable=True)
-        return text
+        return text.text
 
     def _sender(self, req: EmailRequest) -> str:
         """The worker's From address, under the playbook's display name when it has one
@@ -288,7 +270,10 @@ class Mailer:
         if receipt is not None:
             activity.logger.info("message %s was already accepted; not sent again", receipt.key)
             return receipt.model_copy(update={"already_sent": True})
-        msg, link = self.compose(req)
+        # A playbook's template renders in a child process (bounded_render): waited for
+        # off the event loop, so the worker's other activities go on meanwhile.
+        msg, link = (await asyncio.to_thread(self.compose, req) if req.template_text
+                     else self.compose(req))
         raw = msg.as_bytes(policy=SMTP_WIRE)  # flattened once: sent and kept alike
         held = self.outbox.claim(req.records, req.key)
         if held:  # retried by Temporal until that send is recorded or its claim expires

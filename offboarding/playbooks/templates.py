@@ -9,19 +9,13 @@ name would otherwise silently replace nothing).
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-import jinja2
 from jinja2 import meta
-from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import TemplateSyntaxError
 
-from offboarding.activities.email import (
-    LINK_STAND_IN,
-    NOT_OVERRIDABLE,
-    TEMPLATES,
-    override_environment,
-)
+from offboarding.activities.bounded_render import TooCostly, override_environment, render_all
+from offboarding.activities.email import LINK_STAND_IN, NOT_OVERRIDABLE, TEMPLATES
 from offboarding.models.playbook import MAX_TEMPLATE_BYTES, MAX_TEMPLATES
 from offboarding.models.text import unprintable
 from offboarding.playbooks.samples import sample_contexts
@@ -87,13 +81,6 @@ def read_templates(base: Path, written: str) -> tuple[dict[str, bytes], list[str
     return found, problems
 
 
-def _line(err: BaseException) -> str:
-    """Where in the template a rendering failed (jinja keeps the template's line)."""
-    lines = [f.lineno for f in traceback.extract_tb(err.__traceback__)
-             if f.filename == "<template>"]
-    return f" (line {lines[-1]})" if lines else ""
-
-
 def template_problems(name: str, data: bytes, shown: str) -> list[str]:
     """Why the playbook's ``name`` template cannot be used: one line, naming ``shown``
     (its path as written) and the variable or line at fault; empty when it renders with
@@ -117,19 +104,23 @@ def template_problems(name: str, data: bytes, shown: str) -> list[str]:
     if unknown:
         return [f"{where} uses {', '.join(unknown)}, which the {name} message does not have; "
                 f"expected one of: {', '.join(has)}"]
-    template = env.from_string(text)
-    for situation, context in contexts:
-        try:
-            first = template.render(**context).partition("\n")[0]
-        except UndefinedError as err:
-            when = f" {situation}" if situation else ""
-            return [f"{where}{_line(err)}: {err.message}{when}; the {name} message has: "
-                    f"{', '.join(has)}"]
-        except SecurityError as err:
-            return [f"{where}{_line(err)}: the sandbox refuses it: {err}"]
-        except (jinja2.TemplateError, ArithmeticError, LookupError, TypeError,
-                ValueError) as err:
-            return [f"{where}{_line(err)} cannot be rendered: {type(err).__name__}: {err}"]
+    linked = [{**c, "link_url": LINK_STAND_IN} for _, c in contexts if c.get("link_url")]
+    try:  # in the mailer's bounded child: a runaway template stops it, not the CLI
+        results = render_all(text, [c for _, c in contexts] + linked)
+    except TooCostly as err:
+        return [f"{where} is too costly to render: {err}; expected a message's text"]
+    stand_ins = iter(results[len(contexts):])
+    for (situation, context), result in zip(contexts, results, strict=False):
+        if result.text is None:
+            at = f" (line {result.line})" if result.line else ""
+            if result.kind == "undefined":
+                when = f" {situation}" if situation else ""
+                return [f"{where}{at}: {result.message}{when}; the {name} message has: "
+                        f"{', '.join(has)}"]
+            if result.kind == "security":
+                return [f"{where}{at}: the sandbox refuses it: {result.message}"]
+            return [f"{where}{at} cannot be rendered: {result.error}"]
+        first = result.text.partition("\n")[0]
         if not first.startswith("Subject: "):
             return [f"{where}: its first line renders as {first[:60]!r}; expected "
                     "'Subject: ' and the subject"]
@@ -140,9 +131,10 @@ def template_problems(name: str, data: bytes, shown: str) -> list[str]:
         if why := unprintable(subject):  # as the mailer checks every header
             return [f"{where}: its subject {why}, which a mail header cannot hold; expected "
                     "the subject on one line of printable text"]
-        if context.get("link_url") and first != template.render(
-                **{**context, "link_url": LINK_STAND_IN}).partition("\n")[0]:
-            return [f"{where}: its subject carries the recipient's link, which the "
-                    "offboarding's history records (the mailer refuses it); expected the "
-                    "link in the body"]
+        if context.get("link_url"):
+            stand_in = next(stand_ins)
+            if stand_in.text is None or first != stand_in.text.partition("\n")[0]:
+                return [f"{where}: its subject carries the recipient's link, which the "
+                        "offboarding's history records (the mailer refuses it); expected "
+                        "the link in the body"]
     return []

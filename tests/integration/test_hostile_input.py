@@ -109,7 +109,8 @@ async def test_a_payload_that_does_not_decode_is_ignored_and_the_history_replays
         assert whys[1].startswith(f"payload cannot be decoded: payload marked as encrypted "
                                   f"with key '{codec.active}' does not decrypt")
         assert st.ignored[2].action == "approve-everything"
-        assert whys[2].startswith("no such action; the actions are: approve-settlement")
+        assert whys[2].startswith("no such action; the actions are: approve-gate, "
+                                  "approve-settlement")
         assert st.step("settlement").state == "waiting" and not st.decisions, "no change"
         await approve_and_verify(cli, handle)  # and the offboarding goes on
         await wait_until(handle, lambda s: s.step("data-transfer").state == "done")
