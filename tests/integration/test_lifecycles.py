@@ -70,8 +70,11 @@ class Lifecycles(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cf: ClientFile = client_file(end_in_days=40, scim=self.scim, retention_days=1,
-                                          follow_up_days=1)
+        cf = client_file(end_in_days=100, scim=self.scim, retention_days=1, follow_up_days=1)
+        # A notice period of 90 days (9 s): where every ending begins, and long enough to
+        # be seen there on a busy machine (30 days, 3 s, were missed once).
+        self.cf: ClientFile = cf.model_copy(update={
+            "contract": cf.contract.model_copy(update={"notice_days": 90})})
         self.runs: list[str] = []
         self.endings: list[str] = []
         self.message_ids: set[str] = set()
