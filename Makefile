@@ -42,6 +42,8 @@ test-tools:
 	@scripts/ensure-compose-schema.sh >/dev/null
 	@scripts/ensure-chromium.sh >/dev/null
 	@scripts/ensure-minio.sh >/dev/null
+	@scripts/ensure-temporal-server.sh >/dev/null
+	@scripts/ensure-temporal-ui.sh >/dev/null
 
 # Not part of `make test`: minutes of load on the whole machine.
 # `make bench` runs the whole benchmark (about 100 minutes on 2 cores); BENCH_ARGS narrows
@@ -75,7 +77,7 @@ cluster: venv
 	@scripts/ensure-temporal-ui.sh >/dev/null
 	$(BIN)/python -m devtools.cluster $(CLUSTER_ARGS)
 
-# The cluster tier (tests/cluster): not part of `make test` yet.
+# The cluster tier (tests/cluster) alone; `make test` runs it after the rest.
 test-cluster: venv
 	@scripts/ensure-temporal-cli.sh >/dev/null
 	@scripts/ensure-temporal-server.sh >/dev/null

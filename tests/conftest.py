@@ -159,6 +159,11 @@ FAST_TIER = ("unit", "replay")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tiers; the cluster tier (tests/cluster) runs after the rest, so the
+    cheaper tiers answer first and its one session-wide cluster starts last."""
     for item in items:
         if item.path.parent.name in FAST_TIER:
             item.add_marker(pytest.mark.unit)
+        if item.path.parent.name == "cluster":
+            item.add_marker(pytest.mark.cluster)
+    items.sort(key=lambda item: item.path.parent.name == "cluster")
