@@ -1,6 +1,8 @@
 # The offboarding worker. Configuration comes from the environment: Temporal's standard
 # variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS, API key) and OFFBOARDING_*.
-FROM python:3.11-slim
+# A patch release on a named Debian release: the image is rebuilt the same until this
+# line changes (tests/integration/test_deployment.py checks every FROM is pinned).
+FROM python:3.11.15-slim-trixie
 WORKDIR /app
 COPY pyproject.toml ./
 COPY offboarding ./offboarding

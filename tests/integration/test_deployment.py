@@ -97,13 +97,51 @@ def test_the_worker_environment_matches_the_settings_model(
         assert tracing.wanted()
 
 
+TWO_NUMBER_VERSIONS = {"postgres"}
+"""Images whose releases have two numbers: PostgreSQL's 16.6 is a patch release."""
+
+
+def pinned(image: str) -> bool:
+    """A tag naming one release: a patch version (three numbers, two for PostgreSQL), or
+    MinIO's release date. ``python:3.11-slim`` or ``postgres:16`` move under the name."""
+    name, _, tag = image.rpartition(":") if ":" in image else (image, "", "")
+    numbers = 2 if name.rpartition("/")[2] in TWO_NUMBER_VERSIONS else 3
+    return bool(re.match(r"v?" + r"\.".join([r"\d+"] * numbers) + r"(?![.\d])", tag)
+                or re.match(r"RELEASE\.\d{4}-\d\d-\d\dT", tag))
+
+
+def test_the_pin_check_tells_a_release_from_a_moving_tag() -> None:
+    for moving in ("python:3.11-slim", "python:3.11", "python", "postgres:16",
+                   "jaegertracing/all-in-one:latest", "temporalio/server:1.30",
+                   "minio/minio:latest", "temporalio/server:1.30.1.2"):
+        assert not pinned(moving), moving
+    for fixed in ("python:3.11.15-slim-trixie", "postgres:16.6", "prom/prometheus:v3.5.0",
+                  "minio/minio:RELEASE.2025-04-22T22-12-26Z", "temporalio/server:1.30.1"):
+        assert pinned(fixed), fixed
+
+
+def dockerfile_bases() -> list[str]:
+    """Every image a ``FROM`` line of the Dockerfile names (a stage's alias left out)."""
+    lines = re.findall(r"^FROM\s+(.+)$", (ROOT / "Dockerfile").read_text(), re.M | re.I)
+    return [next(w for w in line.split() if not w.startswith("--")) for line in lines]
+
+
+def test_every_image_and_base_image_is_pinned(compose: dict[str, Any]) -> None:
+    """Issue 23: the Dockerfile's ``FROM python:3.11-slim`` moved with every 3.11 release
+    while the check looked at compose's ``image:`` lines only."""
+    bases = dockerfile_bases()
+    assert bases, "the Dockerfile names its base image"
+    images = {f"Dockerfile FROM {b}": b for b in bases} | {
+        f"service {name}": service["image"] for name, service in compose["services"].items()}
+    assert not [f"{where}: {image}" for where, image in images.items() if not pinned(image)]
+
+
 def test_every_image_is_pinned_and_every_start_waits_for_what_it_needs(
         compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name, service in services.items():
         image = service.get("image", "")
-        tag = image.rpartition(":")[2] if ":" in image else ""
-        assert re.search(r"\d+\.\d+|RELEASE\.\d{4}", tag), f"{name}: {image!r} is not pinned"
+        assert pinned(image), f"{name}: {image!r} is not pinned"
         needs = service.get("depends_on", {})
         assert isinstance(needs, dict), f"{name}: depends_on without conditions"
         for other, how in needs.items():
@@ -136,6 +174,91 @@ def test_what_runs_or_reads_offboardings_starts_once_setup_has_finished(
         if service.get("image") == ours and name not in ("setup", "codec-server"):
             assert "setup" in service.get("depends_on", {}), f"{name} does not wait for setup"
     assert services["setup"]["command"][-1] == "setup"
+
+
+ONE_SHOT = {"temporal-schema", "temporal-namespace", "setup", "minio-bucket", "promote-version"}
+"""The jobs that run once and exit; every other service runs for good."""
+
+
+def test_every_long_running_service_restarts_and_every_job_retries(
+        compose: dict[str, Any]) -> None:
+    """Issue 23: PostgreSQL, the server, the UI, MinIO, Mailpit, Prometheus and Jaeger had
+    no restart policy: one crash, or a reboot of the Docker host, and they stayed down."""
+    for name, service in compose["services"].items():
+        restart = service.get("restart", "")
+        if name in ONE_SHOT:
+            assert restart.startswith("on-failure"), f"{name}: {restart!r}"
+        else:
+            assert restart in ("unless-stopped", "always"), f"{name}: {restart!r}"
+
+
+def test_published_ports_are_on_loopback_unless_the_operator_says_otherwise(
+        compose: dict[str, Any]) -> None:
+    """Issue 23: "7233:7233" published the unauthenticated frontend (and the UI, MinIO's
+    console, Mailpit...) on every interface of the Docker host. Each is bound to
+    ${PUBLISH_ADDRESS:-127.0.0.1}; the README says to put TLS and auth in front."""
+    published = [(name, str(port)) for name, service in compose["services"].items()
+                 for port in service.get("ports", [])]
+    assert published
+    for name, port in published:
+        assert _resolve(port).startswith("127.0.0.1:"), f"{name}: {port}"
+    assert "PUBLISH_ADDRESS" not in ENV_EXAMPLE, "commented out: loopback by default"
+
+
+def test_the_server_is_configured_as_the_native_cluster_taught(compose: dict[str, Any]) -> None:
+    """Issue 23, what devtools/cluster.py's native run taught about the server's settings."""
+    env = compose["services"]["temporal"]["environment"]
+    # Chosen, not the image's default of 4: it can never change for a database.
+    shards = int(env["NUM_HISTORY_SHARDS"])
+    assert shards >= 64, shards
+    text = (ROOT / "docker-compose.yml").read_text()
+    said = text[:text.index("NUM_HISTORY_SHARDS:")].rpartition("environment:")[2]
+    assert "never" in said and "stored" in said, "the number is said why next to it"
+    # Ports in the template's defaults or set below 32768 (cluster_membership's smallint).
+    for key, value in env.items():
+        if key.endswith("_PORT"):
+            assert int(value) < 32768, key
+    for port in compose["services"]["temporal"]["ports"]:
+        assert int(str(port).rpartition(":")[2]) < 32768, port
+    # Enough PostgreSQL connections for four services of 20 + 10 each.
+    command = compose["services"]["postgresql"]["command"]
+    assert int(next(c for c in command if c.startswith("max_connections=")).split("=")[1]) \
+        >= 4 * 30
+
+
+def test_the_namespace_is_created_once_the_cluster_is_serving(compose: dict[str, Any]) -> None:
+    """Issue 23: the frontend's port opens before its services are up, and the server
+    image has no CLI for a healthcheck: the namespace job itself waits until `temporal
+    operator cluster health` says SERVING (as devtools/cluster.py does), then creates it."""
+    job = compose["services"]["temporal-namespace"]
+    line = " ".join(job["entrypoint"])
+    assert "temporal operator cluster health" in line and "SERVING" in line
+    assert line.index("cluster health") < line.index("create-namespace.sh")
+    assert job["depends_on"]["temporal"] == {"condition": "service_healthy"}
+    # What reads or starts offboardings comes after setup, which comes after the namespace.
+    assert compose["services"]["setup"]["depends_on"]["temporal-namespace"] == {
+        "condition": "service_completed_successfully"}
+
+
+def test_prometheus_scrapes_the_server_as_well_as_the_workers(compose: dict[str, Any]) -> None:
+    """Issue 23: only the workers were scraped; the server's metrics (shard, persistence
+    and task-queue latencies) were not even served."""
+    endpoint = compose["services"]["temporal"]["environment"]["PROMETHEUS_ENDPOINT"]
+    port = endpoint.rpartition(":")[2]
+    config = yaml.safe_load((ROOT / "deploy/prometheus.yml").read_text())
+    targets = [t for job in config["scrape_configs"] for sc in job.get("static_configs", [])
+               for t in sc["targets"]]
+    assert f"temporal:{port}" in targets, targets
+    assert any(job.get("dns_sd_configs") for job in config["scrape_configs"]), "workers too"
+
+
+def test_tracing_runs_on_jaeger_2(compose: dict[str, Any]) -> None:
+    """Issue 23: jaegertracing/all-in-one is Jaeger 1, past its end of life. Jaeger 2's
+    image needs no config file for this (its all-in-one default, OTLP on 4318)."""
+    image = compose["services"]["jaeger"]["image"]
+    name, _, tag = image.rpartition(":")
+    assert name == "jaegertracing/jaeger" and int(tag.split(".")[0]) >= 2, image
+    assert "command" not in compose["services"]["jaeger"]
 
 
 def test_no_secret_is_on_a_command_line(compose: dict[str, Any]) -> None:
