@@ -21,6 +21,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def tree_cpu_seconds(parent: int) -> float:
+    """A server that forks a process per connection (PostgreSQL): the parent's CPU, its
+    living children's, and what the children it has reaped used (its cutime, cstime)."""
+    fields = Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(f) for f in fields[11:15]) / TICKS
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone since the listing
+            continue
+        if int(child[1]) == parent:
+            total += (int(child[11]) + int(child[12])) / TICKS
+    return total
+
+
 class Sampler:
     """``py-spy record`` attached to a running process, until ``stop``."""
 

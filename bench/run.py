@@ -6,6 +6,10 @@ offboardings left waiting on their notice (bench/open_offboardings.py), and the 
 (bench/email_path.py). Medians of the repetitions and every ratio go to
 ``bench/results.md``, with a chart of throughput and latency against N in
 ``bench/results.png``. Every process it starts is stopped at the end.
+
+``--server cluster``: each repetition's throughput run is made on the dev server and then,
+with the same N, on a real cluster (devtools/cluster.py: two temporal-server hosts on
+PostgreSQL), side by side with the ratio cluster / dev, in ``bench/results-cluster.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, TypeVar
 
 from bench import email_path, open_offboardings, profiling, throughput
 from bench.throughput import Stack, percentile, say
+from devtools.cluster import NUM_HISTORY_SHARDS, Cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -47,6 +52,42 @@ def on_fresh_stack(work: Callable[[Stack], Coroutine[Any, Any, T]],
     return result
 
 
+def on_cluster(work: Callable[[Stack], Coroutine[Any, Any, T]],
+               storage: str = "filesystem") -> T:
+    """``work`` on a fresh cluster (devtools/cluster.py) and fresh SMTP, SCIM and worker
+    processes; everything is removed afterwards, or kept and named when the work failed."""
+    tmp = Path(tempfile.mkdtemp(prefix="offboarding-bench-"))
+    tmp.chmod(0o711)  # PostgreSQL runs as its own user, under it (devtools/postgres.py)
+
+    async def run() -> T:
+        async with Cluster(base=tmp) as cluster:
+            stack = Stack(tmp, storage, cluster=cluster)
+            try:
+                stack.start("bench-offboarding")
+                return await work(stack)
+            except BaseException:
+                cluster.keep = True
+                raise
+            finally:
+                stack.close()
+
+    try:
+        result = asyncio.run(run())
+    except BaseException:
+        say(f"failed: the logs are kept in {tmp}")
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def loaded(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``work``'s result with the machine's 1-minute load average before and after it:
+    what else was running shows in the throughput, less in CPU per offboarding."""
+    before = os.getloadavg()[0]
+    result = work()
+    return {**result, "load": (before, os.getloadavg()[0])}
+
+
 def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, float]:
     med = statistics.median
     real = [r["real"] for r in runs]
@@ -68,9 +109,11 @@ def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, float]:
         "human_p50_ms": med(percentile(r["human"], .5) for r in runs) * 1000,
         "human_p95_ms": med(percentile(r["human"], .95) for r in runs) * 1000,
         "human_p99_ms": med(percentile(r["human"], .99) for r in runs) * 1000,
+        "load_before": med(r.get("load", (float("nan"),) * 2)[0] for r in runs),
+        "load_after": med(r.get("load", (float("nan"),) * 2)[1] for r in runs),
         **{f"{tag}_{proc}_cpu_ms": med(p.cpu[proc] for p in phases) * 1000
            for tag, phases in (("real", real), ("skel", skel))
-           for proc in ("worker", "server", "scim", "bench")},
+           for proc in ("worker", "server", "db", "scim", "bench")},
     }
 
 
@@ -133,6 +176,49 @@ def report(rows: list[dict[str, float]], opened: dict[str, Any] | None,
     return "\n".join(out)
 
 
+def cluster_report(pairs: list[tuple[dict[str, float], dict[str, float]]]) -> str:
+    """The same N on the dev server and on the cluster, one run after the other."""
+    out = ["| N | reps | server | offboardings/min | skeleton/min | offboarding / skeleton | "
+           "latency p50 / p99 s | approval -> next activity p50 / p99 ms | CPU ms per "
+           "offboarding: worker / Temporal server / PostgreSQL / all three | machine load "
+           "before / after |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def div(a: float, b: float) -> float:
+        return a / b if b else float("nan")
+
+    def cpu(r: dict[str, float]) -> list[float]:
+        parts = [r[f"real_{proc}_cpu_ms"] for proc in ("worker", "server", "db")]
+        return [*parts, sum(parts)]
+
+    for dev, cluster in pairs:
+        for name, r in (("dev server (SQLite)", dev), ("cluster (2 hosts, PostgreSQL)", cluster)):
+            out.append(
+                f"| {r['n']:.0f} | {r['reps']:.0f} | {name} | {r['real_per_min']:.0f} | "
+                f"{r['skel_per_min']:.0f} | {r['ratio']:.2f} | {r['real_p50']:.1f} / "
+                f"{r['real_p99']:.1f} | {r['human_p50_ms']:.0f} / {r['human_p99_ms']:.0f} | "
+                + " / ".join(f"{x:.0f}" for x in cpu(r))
+                + f" | {r['load_before']:.1f} / {r['load_after']:.1f} |")
+        ratio = [div(c, d) for c, d in zip(cpu(cluster), cpu(dev), strict=True)]
+        out.append(
+            f"| {dev['n']:.0f} | | **cluster / dev** | "
+            f"**{div(cluster['real_per_min'], dev['real_per_min']):.2f}** | "
+            f"{div(cluster['skel_per_min'], dev['skel_per_min']):.2f} | | "
+            f"{div(cluster['real_p50'], dev['real_p50']):.2f} / "
+            f"{div(cluster['real_p99'], dev['real_p99']):.2f} | "
+            f"{div(cluster['human_p50_ms'], dev['human_p50_ms']):.2f} / "
+            f"{div(cluster['human_p99_ms'], dev['human_p99_ms']):.2f} | "
+            + " / ".join("-" if x != x else f"**{x:.2f}**" if i == 3 else f"{x:.2f}"
+                         for i, x in enumerate(ratio)) + " | |")
+    skel = [" / ".join(f"{r[f'skel_{proc}_cpu_ms']:.0f}" for proc in ("worker", "server", "db"))
+            for pair in pairs for r in pair]
+    out += ["", "The skeleton's CPU ms per workflow, worker / server / PostgreSQL, dev then "
+            "cluster: " + "; ".join(f"N = {pairs[i // 2][0]['n']:.0f}: {a} and {b}"
+                                    for i, (a, b) in enumerate(zip(skel[::2], skel[1::2],
+                                                                   strict=True)))]
+    return "\n".join(out)
+
+
 def chart(rows: list[dict[str, float]], path: Path) -> None:
     import matplotlib
 
@@ -164,11 +250,14 @@ def main() -> None:
     p.add_argument("--email-messages", type=int, default=300)
     p.add_argument("--storage", choices=["filesystem", "s3"], default="filesystem",
                    help="s3: the workers share a MinIO bucket (results in results-s3.md)")
+    p.add_argument("--server", choices=["dev", "cluster"], default="dev",
+                   help="cluster: each throughput run also on a real cluster (two hosts on "
+                        "PostgreSQL), side by side, in results-cluster.md")
     p.add_argument("--profile", action="store_true",
                    help="sample the worker with py-spy in each N's first repetition; "
                         "summaries in bench/profile-N.md")
     args = p.parse_args()
-    rows = []
+    rows, pairs = [], []
     series = [args.n] if args.n else [int(x) for x in args.series.split(",") if x]
     for n in series:
         runs = []
@@ -177,14 +266,21 @@ def main() -> None:
             # A path py-spy creates itself, so a profile it never wrote is noticed.
             raw = Path(tempfile.mkdtemp(prefix="py-spy-")) / "stacks.txt" \
                 if args.profile and rep == 0 else None
-            runs.append(on_fresh_stack(functools.partial(throughput.run, n, args.day_ms,
-                                                         profile=raw), args.storage))
+            runs.append(loaded(functools.partial(on_fresh_stack, functools.partial(
+                throughput.run, n, args.day_ms, profile=raw), args.storage)))
             if raw is not None:
                 (ROOT / "bench" / f"profile-{n}.md").write_text(
                     f"# Worker profile, N = {n}\n\npy-spy, 100 samples/s, while the worker "
                     f"ran {n} offboardings.\n\n{profiling.summarise(raw, ROOT)}")
                 shutil.rmtree(raw.parent)
         rows.append(summarize(n, runs))
+        if args.server == "cluster":
+            on_cluster_runs = []
+            for rep in range(args.reps):
+                say(f"== throughput N={n} on the cluster, repetition {rep + 1}/{args.reps}")
+                on_cluster_runs.append(loaded(functools.partial(on_cluster, functools.partial(
+                    throughput.run, n, args.day_ms), args.storage)))
+            pairs.append((rows[-1], summarize(n, on_cluster_runs)))
     opened = None
     if args.open:
         say(f"== {args.open} open offboardings")
@@ -192,12 +288,23 @@ def main() -> None:
     say("== email path")
     email = asyncio.run(email_path.measure(args.email_messages, 3))
     text = report(rows, opened, email, args.day_ms)
+    if pairs:
+        text = (f"The same N on the dev server and on a real cluster, in one run "
+                f"(devtools/cluster.py: host A frontend+history+matching+worker, host B "
+                f"frontend+history, {NUM_HISTORY_SHARDS} history shards, PostgreSQL "
+                f"15, all on this machine). The machine load is the 1-minute load average "
+                f"before and after each run, on {os.cpu_count()} cores: whatever else runs "
+                f"shows in throughput and latency far more than in CPU per offboarding."
+                f"\n\n{cluster_report(pairs)}\n\n"
+                f"On the dev server, as in results.md:\n\n{text}")
     print(text)
     name = "results.md" if args.storage == "filesystem" else f"results-{args.storage}.md"
+    if args.server == "cluster":
+        name = name.replace("results", "results-cluster")
     (ROOT / "bench" / name).write_text("# Benchmark results\n\n`make bench "
                                                f"BENCH_ARGS=\"{' '.join(sys.argv[1:])}\"`"
                                                f"\n\n{text}\n")
-    if rows and args.storage == "filesystem":
+    if rows and args.storage == "filesystem" and args.server == "dev":
         chart(rows, ROOT / "bench" / "results.png")
     say(f"written to bench/{name}")
 

@@ -1,5 +1,6 @@
 """Throughput of whole offboardings against the same-shape skeleton, on one machine:
-the dev server (SQLite file), the worker process, the SMTP and SCIM servers, all real.
+the dev server (SQLite file) or a real cluster (devtools/cluster.py: two temporal-server
+hosts on PostgreSQL), the worker process, the SMTP and SCIM servers, all real.
 
 Days are shortened (``--day-ms``) and the benchmark plays the humans: it finds each
 offboarding waiting on a person through visibility and sends the update at once.
@@ -8,10 +9,12 @@ offboarding waiting on a person through visibility and sends the update at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,9 +24,10 @@ from pydantic import SecretStr
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
 
-from bench.profiling import Sampler, cpu_seconds
+from bench.profiling import Sampler, cpu_seconds, tree_cpu_seconds
 from bench.skeleton import Shape, SkeletonOffboarding, shape_of
 from devtools import mailcapture
+from devtools.cluster import Cluster
 from devtools.examples import example_client
 from devtools.humans import NEEDS_STATUS, answer
 from devtools.minio import MinioServer
@@ -52,6 +56,8 @@ class Stack:
     dir: Path
     storage: str = "filesystem"
     """Or ``s3``: the outbox, exports and archives in a MinIO bucket, as beyond one machine."""
+    cluster: Cluster | None = None
+    """A started cluster to run on instead of a dev server of the stack's own."""
     server: DevServer | None = None
     minio: MinioServer | None = None
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -62,13 +68,29 @@ class Stack:
 
     @property
     def address(self) -> str:
+        if self.cluster is not None:
+            return self.cluster.address
         assert self.server is not None
         return self.server.address
 
+    def cpu_counters(self) -> dict[str, Callable[[], float]]:
+        """The Temporal side's CPU seconds so far: the dev server (SQLite inside it), or
+        the cluster's server hosts and its PostgreSQL (the postmaster and its backends,
+        living and reaped)."""
+        if self.cluster is None:
+            assert self.server is not None and self.server.proc is not None
+            pid = self.server.proc.pid
+            return {"server": lambda: cpu_seconds(pid), "db": lambda: 0.0}
+        pids = [h.proc.pid for h in self.cluster.hosts.values() if h.proc is not None]
+        postmaster = int((self.cluster.postgres.data / "postmaster.pid").read_text().split()[0])
+        return {"server": lambda: sum(cpu_seconds(pid) for pid in pids),
+                "db": lambda: tree_cpu_seconds(postmaster)}
+
     def start(self, task_queue: str) -> None:
-        self.server = DevServer(self.dir / "temporal.db", self.dir / "server.log").start()
-        assert self.server.proc is not None
-        self.procs.append(self.server.proc)
+        if self.cluster is None:
+            self.server = DevServer(self.dir / "temporal.db", self.dir / "server.log").start()
+            assert self.server.proc is not None
+            self.procs.append(self.server.proc)  # stopped last, in close()
         smtp_port = free_port()
         self.controller, self.capture = mailcapture.start("127.0.0.1", smtp_port)
         self.scim = ScimServer(free_port(), ["crm", "wiki"], "bench-token",
@@ -228,15 +250,19 @@ def say(msg: str) -> None:
 
 class CpuMeter:
     """CPU seconds per process over a phase, divided by the phase's N. "bench" is this
-    process: the driver playing the humans, and the SMTP server in its thread."""
+    process: the driver playing the humans, and the SMTP server in its thread; "server"
+    and "db" the Temporal side (Stack.cpu_counters)."""
 
-    def __init__(self, **procs: subprocess.Popen[bytes]) -> None:
-        self.pids = {name: p.pid for name, p in procs.items()} | {"bench": os.getpid()}
-        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+    def __init__(self, stack: Stack, **procs: subprocess.Popen[bytes]) -> None:
+        self.counters: dict[str, Callable[[], float]] = {
+            name: functools.partial(cpu_seconds, p.pid) for name, p in procs.items()}
+        self.counters |= stack.cpu_counters()
+        self.counters["bench"] = functools.partial(cpu_seconds, os.getpid())
+        self.before = {name: count() for name, count in self.counters.items()}
 
     def per(self, n: int) -> dict[str, float]:
-        return {name: (cpu_seconds(pid) - self.before[name]) / n
-                for name, pid in self.pids.items()}
+        return {name: (count() - self.before[name]) / n
+                for name, count in self.counters.items()}
 
 
 async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) -> dict[str, Any]:
@@ -269,7 +295,7 @@ async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) ->
     say(f"offboardings: starting {n}")
     sampler = Sampler(worker.pid, profile) if profile else None
     assert stack.scim is not None
-    meter = CpuMeter(worker=worker, server=stack.procs[0], scim=stack.scim.proc)
+    meter = CpuMeter(stack, worker=worker, scim=stack.scim.proc)
     start = time.monotonic()
     await asyncio.gather(*[cli.start(cf) for cf in files])
     await play_humans(cli, tq, n, progress("offboardings"))
@@ -285,7 +311,7 @@ async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) ->
 
     say(f"skeleton ({len(shape.ops)} ops: {shape.count('activity')} activities, "
         f"{shape.count('timer')} timers, {shape.count('update')} updates): starting {n}")
-    meter = CpuMeter(worker=skeleton_worker, server=stack.procs[0], scim=stack.scim.proc)
+    meter = CpuMeter(stack, worker=skeleton_worker, scim=stack.scim.proc)
     start = time.monotonic()
     handles = await asyncio.gather(*[
         client.start_workflow(SkeletonOffboarding.run, shape, id=f"skeleton-{i:05d}",
