@@ -41,11 +41,11 @@ from types import TracebackType
 from temporalio.client import Client
 
 from devtools.postgres import PostgresError, PrivatePostgres
-from devtools.procs import wait_for_port
 from devtools.server_host import (
     PORT_VARS,
     SMALLINT_PORTS,
     Host,
+    UiServer,
     clean_env,
     free_ports,
     stop_group,
@@ -81,8 +81,9 @@ class Cluster:
     namespace ``cluster.namespace`` with our search attributes.
 
     ``ui``: also start the Web UI server (``ui_port``, free if 0), decoding payloads
-    through ``codec_endpoint`` if given. ``keep``: leave the directory (data and logs)
-    after a clean stop; a failed start always leaves it."""
+    through ``codec_endpoint`` if given; or later, ``start_ui`` (and ``stop_ui``).
+    ``keep``: leave the directory (data and logs) after a clean stop; a failed start
+    always leaves it."""
 
     namespace: str = "default"
     ui: bool = False
@@ -97,6 +98,7 @@ class Cluster:
     hosts: dict[str, Host] = field(init=False, default_factory=dict)
     timings: dict[str, float] = field(init=False, default_factory=dict)
     _procs: list[subprocess.Popen[bytes]] = field(init=False, default_factory=list)
+    _ui_server: UiServer | None = field(init=False, default=None)
     _failed: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
@@ -107,6 +109,7 @@ class Cluster:
         self.password = secrets.token_urlsafe(18)
         self.postgres = PrivatePostgres(self.dir, DB_USER, self.password)
         self.server_ports: dict[str, int] = {}
+        self.ui_bin = self.ui_config = ""
 
     # -- what tests and people use
 
@@ -116,7 +119,7 @@ class Cluster:
 
     @property
     def ui_url(self) -> str | None:
-        return f"http://127.0.0.1:{self.ui_port}" if self.ui else None
+        return self._ui_server.url if self._ui_server is not None else None
 
     async def client(self, address: str | None = None) -> Client:
         return await connect(address or self.address, namespace=self.namespace)
@@ -126,7 +129,8 @@ class Cluster:
             await asyncio.to_thread(self._start_processes)
             await self._timed("search attributes", self._register())
             if self.ui:
-                await asyncio.to_thread(self._timed_sync, "ui server", self._start_ui)
+                await asyncio.to_thread(self._timed_sync, "ui server", lambda: self.start_ui(
+                    self.codec_endpoint, self.ui_port, self.cors_origins))
         except BaseException:
             self._failed = True
             await asyncio.to_thread(self.close)
@@ -143,6 +147,7 @@ class Cluster:
     def close(self) -> None:
         """Stop everything started, in reverse; the directory goes unless ``keep`` or a
         failure (then its logs are named on stderr)."""
+        self.stop_ui()
         for proc in reversed(self._procs):
             stop_group(proc)
         self._procs.clear()
@@ -165,7 +170,7 @@ class Cluster:
         self.timings[what] = time.monotonic() - start
         self._say(f"{what}: {self.timings[what]:.1f} s")
 
-    def _timed_sync(self, what: str, step: Callable[[], None]) -> None:
+    def _timed_sync(self, what: str, step: Callable[[], object]) -> None:
         start = time.monotonic()
         step()
         self.timings[what] = time.monotonic() - start
@@ -272,29 +277,28 @@ class Cluster:
 
     # The Web UI
 
-    def _start_ui(self) -> None:
-        config = self.dir / "ui" / "config"
-        config.mkdir(parents=True)
-        shutil.copy(self.ui_config, config / "docker.yaml")
-        # Read before docker.yaml, which does not set it: listen on loopback only.
-        (config / "base.yaml").write_text("host: 127.0.0.1\n")
-        self.ui_port = self.ui_port or free_ports(1, ["127.0.0.1"])[0]
-        env = clean_env(TEMPORAL_ADDRESS=self.address, TEMPORAL_UI_PORT=str(self.ui_port),
-                         TEMPORAL_DEFAULT_NAMESPACE=self.namespace,
-                         TEMPORAL_NOTIFY_ON_NEW_VERSION="false",
-                         TEMPORAL_CORS_ORIGINS=self.cors_origins or f"http://127.0.0.1:{self.ui_port}",
-                         **({"TEMPORAL_CODEC_ENDPOINT": self.codec_endpoint}
-                            if self.codec_endpoint else {}))
-        with self.ui_log.open("ab") as log:
-            proc = subprocess.Popen([self.ui_bin, "--root", str(self.dir / "ui"), "--env",
-                                     "docker", "start"], env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-        self._procs.append(proc)
+    def start_ui(self, codec_endpoint: str | None = None, port: int = 0,
+                 cors_origins: str | None = None) -> str:
+        """Start the Web UI server (again, if it runs: e.g. to point it at another codec
+        server) on ``port`` (free if 0), decoding payloads through ``codec_endpoint``;
+        its URL. Blocking: from a test, ``await asyncio.to_thread(cluster.start_ui, ...)``."""
+        self.stop_ui()
+        if not self.ui_bin:
+            self.ui_bin, self.ui_config = _ensure("ensure-temporal-ui.sh")
+        self.ui, self.codec_endpoint, self.cors_origins = True, codec_endpoint, cors_origins
+        self.ui_port = port or free_ports(1, ["127.0.0.1"])[0]
+        server = UiServer(self.ui_bin, self.ui_config, self.dir / "ui", self.ui_log, self.ui_port)
         try:
-            wait_for_port(self.ui_port, proc, timeout=60)
-        except (RuntimeError, TimeoutError) as err:
-            raise ClusterError(f"the UI server did not start ({err}); see {self.ui_log}:\n"
-                               f"{tail(self.ui_log)}") from None
+            server.start(self.address, self.namespace, codec_endpoint, cors_origins)
+        except RuntimeError as err:
+            raise ClusterError(str(err)) from None
+        self._ui_server = server
+        return server.url
+
+    def stop_ui(self) -> None:
+        if self._ui_server is not None:
+            self._ui_server.stop()
+            self._ui_server = None
 
 
 async def _main(argv: list[str]) -> None:

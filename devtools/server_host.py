@@ -1,10 +1,12 @@
-"""One ``temporal-server`` process of devtools/cluster.py, and what starting processes
-for a cluster needs: ports free on every host address, process groups, logs."""
+"""One ``temporal-server`` process of devtools/cluster.py, the Web UI server, and what
+starting processes for a cluster needs: ports free on every host address, process groups,
+logs."""
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +14,8 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+
+from devtools.procs import wait_for_port
 
 SMALLINT_PORTS = 32768
 """The server's ports stay below this: the PostgreSQL schema's cluster_membership table
@@ -106,3 +110,50 @@ class Host:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+@dataclass
+class UiServer:
+    """The Web UI server as the temporalio/ui image runs it: its ``docker.yaml``, filled in
+    from the environment, read from ``root``/config after a ``base.yaml`` of
+    ``host: 127.0.0.1`` (docker.yaml does not set the listen address: loopback only)."""
+
+    binary: str
+    docker_yaml: str
+    root: Path
+    log: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, temporal_address: str, namespace: str, codec_endpoint: str | None,
+              cors_origins: str | None) -> None:
+        config = self.root / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.docker_yaml, config / "docker.yaml")
+        (config / "base.yaml").write_text("host: 127.0.0.1\n")
+        env = clean_env(TEMPORAL_ADDRESS=temporal_address, TEMPORAL_UI_PORT=str(self.port),
+                        TEMPORAL_DEFAULT_NAMESPACE=namespace,
+                        TEMPORAL_NOTIFY_ON_NEW_VERSION="false",
+                        TEMPORAL_CORS_ORIGINS=cors_origins or self.url,
+                        **({"TEMPORAL_CODEC_ENDPOINT": codec_endpoint}
+                           if codec_endpoint else {}))
+        with self.log.open("ab") as log:
+            log.write(f"\n=== {time.strftime('%H:%M:%S')} UI on {self.url}\n".encode())
+            self.proc = subprocess.Popen([self.binary, "--root", str(self.root), "--env",
+                                          "docker", "start"], env=env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_port(self.port, self.proc, timeout=60)
+        except (RuntimeError, TimeoutError) as err:
+            self.stop()
+            raise RuntimeError(f"the UI server did not start ({err}); see {self.log}:\n"
+                               f"{tail(self.log)}") from None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_group(self.proc)
+            self.proc = None
