@@ -148,6 +148,8 @@ class Cluster:
         """Stop everything started, in reverse; the directory goes unless ``keep`` or a
         failure (then its logs are named on stderr)."""
         self.stop_ui()
+        for host in reversed(self.hosts.values()):
+            host.stop()  # its current process: one restarted by host.start() too
         for proc in reversed(self._procs):
             stop_group(proc)
         self._procs.clear()
