@@ -10,7 +10,7 @@ import re
 from datetime import date
 from decimal import Decimal
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -256,6 +256,27 @@ class ClientFile(Strict):
     account_manager: Line = "Your account team"
     retention_days: int = Field(default=30, ge=0, le=3650)
     follow_up_days: int = Field(default=90, ge=1, le=730)
+
+    def mail_context(self, *, end_date: date, short_notice: bool,
+                     workflow_id: str) -> dict[str, Any]:
+        """What every message's template is given of the client: the workflow's mail
+        (``workflows/sending.base_context``) and a playbook's load check
+        (``playbooks/samples.py``) take it from here, so an override is checked against
+        exactly what it will be rendered with."""
+        return {
+            "client_name": self.client_name,
+            "contact": self.contacts.primary.model_dump(),
+            "billing": self.contacts.billing.model_dump(),
+            "steward": self.contacts.data_steward.model_dump(),
+            "contract": self.contract.model_dump(mode="json"),
+            "renewal_offer": (self.contract.renewal_offer.model_dump(mode="json")
+                              if self.contract.renewal_offer else None),
+            "end_date": end_date.isoformat(),
+            "short_notice": short_notice,
+            "account_manager": self.account_manager,
+            "retention_days": self.retention_days,
+            "workflow_id": workflow_id,
+        }
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientFile:

@@ -52,7 +52,8 @@ class ManualTask(BaseModel):
     """A playbook's task: who does it (mailed a link to mark it done)."""
     due: datetime | None = None
     document: str | None = None
-    """What its owner's link names (``gate_loop.task_document``); set once it is asked."""
+    """What its owner's link names (``OffboardingState.task_document``); set once it is
+    asked."""
 
 
 class GateRound(BaseModel):

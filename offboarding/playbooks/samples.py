@@ -78,20 +78,8 @@ KEEP_FULL = frozenset({"handover_invite", "knowledge_transfer"})
 
 def sample_base(client: ClientFile) -> dict[str, Any]:
     """What ``workflows/sending.base_context`` gives every message."""
-    return {
-        "client_name": client.client_name,
-        "contact": client.contacts.primary.model_dump(),
-        "billing": client.contacts.billing.model_dump(),
-        "steward": client.contacts.data_steward.model_dump(),
-        "contract": client.contract.model_dump(mode="json"),
-        "renewal_offer": (client.contract.renewal_offer.model_dump(mode="json")
-                          if client.contract.renewal_offer else None),
-        "end_date": client.contract.end_date.isoformat(),
-        "short_notice": False,
-        "account_manager": client.account_manager,
-        "retention_days": client.retention_days,
-        "workflow_id": f"offboarding-{client.client_id}",
-    }
+    return client.mail_context(end_date=client.contract.end_date, short_notice=False,
+                               workflow_id=f"offboarding-{client.client_id}")
 
 
 def _extras(client: ClientFile) -> dict[str, dict[str, Any]]:

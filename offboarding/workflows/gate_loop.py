@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from offboarding.models.gates import TASK_FAMILY, Gate, digest
+from offboarding.models.gates import TASK_FAMILY, Gate
 from offboarding.models.playbook import GateSpec, TaskSpec
 from offboarding.models.records import LinkRequest
 from offboarding.workflows import asking
@@ -118,7 +118,7 @@ async def playbook_task(run: Run, spec: TaskSpec) -> None:
     if task.done:
         return
     task.due = clock.now() + clock.days(spec.due_days)
-    task.document = digest(s.status.run_id or s.status.workflow_id, TASK_FAMILY, spec.key)
+    task.document = s.task_document(spec.key)
     link = LinkRequest(family=TASK_FAMILY, document=task.document)
     context = {"task": {**spec.model_dump(mode="json"), "due": clock.as_date(task.due)}}
     await email(run, f"task-{spec.key}", template="task_request", step=task.step,

@@ -24,22 +24,11 @@ non-retryable by the activities and become problems (``problems.until_done``).""
 
 
 def base_context(run: Run, extra: dict[str, Any] | None) -> dict[str, Any]:
-    c = run.client
-    return {
-        "client_name": c.client_name,
-        "contact": c.contacts.primary.model_dump(),
-        "billing": c.contacts.billing.model_dump(),
-        "steward": c.contacts.data_steward.model_dump(),
-        "contract": c.contract.model_dump(mode="json"),
-        "renewal_offer": (c.contract.renewal_offer.model_dump(mode="json")
-                          if c.contract.renewal_offer else None),
-        "end_date": run.s.status.contract_end.isoformat(),
-        "short_notice": run.s.status.short_notice,
-        "account_manager": c.account_manager,
-        "retention_days": c.retention_days,
-        "workflow_id": run.workflow_id,
-        **(extra or {}),
-    }
+    status = run.s.status
+    return {**run.client.mail_context(end_date=status.contract_end,
+                                      short_notice=status.short_notice,
+                                      workflow_id=run.workflow_id),
+            **(extra or {})}
 
 
 def send(run: Run, key: str, template: str, to: list[str], *, cc: list[str] | None = None,

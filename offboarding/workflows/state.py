@@ -10,7 +10,7 @@ from typing import Literal
 
 from offboarding.models import gates
 from offboarding.models.client_file import ClientFile
-from offboarding.models.gates import Gate, digest
+from offboarding.models.gates import TASK_FAMILY, Gate, digest
 from offboarding.models.messages import (
     ApproverDecision,
     Cancel,
@@ -247,14 +247,22 @@ class OffboardingState:
     def task(self, key: str) -> ManualTask | None:
         return next((t for t in self.status.tasks if t.key == key), None)
 
+    @property
+    def run_name(self) -> str:
+        """What makes a document this run's own (a gate's round, a task): the run id,
+        unique across clients and in the history, so a replay computes the same."""
+        return self.status.run_id or self.status.workflow_id
+
+    def task_document(self, key: str) -> str:
+        """What the owner's link of the playbook task ``key`` names."""
+        return digest(self.run_name, TASK_FAMILY, key)
+
     def ask_gate(self, gate: Gate, bound: str | None, now: datetime) -> GateRound:
         """A new round of a playbook's gate: its document names the run, the gate, the
-        round and what it binds (the run id is in the history, so a replay computes the
-        same; it differs between clients and runs)."""
+        round and what it binds."""
         n = sum(1 for r in self.status.gates if r.gate == gate.id) + 1
-        run = self.status.run_id or self.status.workflow_id
         asked = GateRound(gate=gate.id, title=gate.title, round=n, bound=bound,
-                          document=digest(run, gate.id, str(n), bound or ""),
+                          document=digest(self.run_name, gate.id, str(n), bound or ""),
                           question=gate.question,
                           labels=list(gate.labels), asked=gate.deciders_in(self.client), at=now)
         self.status.gates.append(asked)
