@@ -25,9 +25,14 @@ from offboarding.models.messages import Cancel
 from offboarding.security.codec import EncryptionCodec
 from offboarding.security.codec_server import Access, Served, default_hosts, make_app
 from offboarding.temporal import connect
-from tests.helpers import client_file, eventually, new_worker, wait_until
+from tests.helpers import client_file, new_worker, wait_until
 from tests.integration.test_portal import PATIENT
-from tests.integration.test_web_ui import CHROMIUM_FLAGS, ROOT, chromium  # noqa: F401
+from tests.integration.test_web_ui import (  # noqa: F401 (chromium: a fixture)
+    CHROMIUM_FLAGS,
+    ROOT,
+    chromium,
+    expect_current_details,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 WAIT = 90.0
@@ -87,25 +92,7 @@ async def _look(cluster: Cluster, ui: str, settings: Settings, scim: ScimServer,
                 await expect(page.get_by_text(wid).first).to_be_visible()
                 await page.screenshot(path=str(tmp_path / SHOTS[0]))
                 # Its current details (a query the worker answers), decoded as well.
-                tab = page.get_by_text("User Metadata", exact=True)
-
-                async def open_tab() -> int:
-                    await tab.click()
-                    return await page.get_by_text("Current Details").count()
-
-                # The tab answers once the page has finished loading.
-                await eventually(open_tab, every=0.25, timeout=30,
-                                 what="the User Metadata tab to show Current Details")
-                # The UI renders each Markdown text in its own frame.
-                details = page.frame_locator('iframe[src*="Who%20must%20act"]')
-                for text in ("Waiting for: data-verification, settlement-approval",
-                             "Who must act: data steward (verify-data / reject-data); "
-                             "finance approver (approve-settlement / dispute-settlement)",
-                             "Access revocation: done", "Financial settlement: waiting"):
-                    await expect(details.get_by_text(text)).to_be_visible(timeout=30_000)
-                summary = page.frame_locator('iframe[src^="/render?content=Offboarding"]')
-                await expect(summary.get_by_text(f"Offboarding {cf.client_id} (termination)")
-                             ).to_be_visible()
+                await expect_current_details(page, cf.client_id, tab_seconds=30, text_seconds=30)
                 await expect(page.get_by_text(wid).first).to_be_visible()
                 await page.screenshot(path=str(tmp_path / SHOTS[1]))
             finally:

@@ -11,10 +11,8 @@ versions by default (``system.enableDeploymentVersions``), as the dev server doe
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle
 
 from devtools.cluster import Cluster
 from devtools.scim import ScimServer
@@ -33,14 +31,10 @@ from offboarding.temporal import make_current
 from offboarding.worker import build_worker
 from tests.helpers import client_file, eventually, wait_until, waiting_for
 from tests.integration.test_scenarios import FAST, checksum_of
+from tests.integration.test_versioning import build_id_of, versions
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 WAIT = 90.0
-
-
-async def _build_id(handle: WorkflowHandle[Any, Any]) -> str:
-    info = (await handle.describe()).raw_description.workflow_execution_info.versioning_info
-    return str(info.deployment_version.build_id)
 
 
 async def test_an_upgrade_mid_offboarding_on_the_cluster(
@@ -48,11 +42,7 @@ async def test_an_upgrade_mid_offboarding_on_the_cluster(
     client = await cluster.client()
     deployment = f"offboarding-{uuid.uuid4().hex[:6]}"
 
-    def version(build_id: str) -> Settings:
-        return settings.model_copy(update={"worker_versioning": True,
-                                           "deployment_name": deployment,
-                                           "build_id": build_id})
-
+    version = versions(settings, deployment)
     cli = OffboardingClient(client, settings.task_queue)
     cf = client_file(end_in_days=32, scim=scim, follow_up_days=10, retention_days=5)
     async with build_worker(client, version("v1"), graceful_seconds=5):
@@ -60,21 +50,21 @@ async def test_an_upgrade_mid_offboarding_on_the_cluster(
         old = client.get_workflow_handle(await cli.start(cf, FAST),
                                          result_type=OffboardingResult)
         await wait_until(old, lambda st: bool(st.waits), timeout=WAIT, what="a first wait")
-        assert await _build_id(old) == "v1"
+        assert await build_id_of(old) == "v1"
 
         async with build_worker(client, version("v2"), graceful_seconds=5):
             await make_current(client, deployment, "v2", wait_seconds=WAIT)
             new = client.get_workflow_handle(await cli.start(
                 client_file("termination", scim=scim), FAST))
             await wait_until(new, waiting_for("settlement-approval"), timeout=WAIT)
-            assert await _build_id(new) == "v2"
+            assert await build_id_of(new) == "v2"
 
             # The offboarding begun on v1 takes its next decision on v2 and goes on to
             # its end there.
             await cli.send(old.id, "complete-task", CompleteTask(by="ops", task="terms-met",
                                                                  note="checked"))
             await wait_until(old, waiting_for("meeting"), timeout=WAIT)
-            await eventually(lambda: _build_id(old), lambda b: b == "v2", timeout=WAIT,
+            await eventually(lambda: build_id_of(old), lambda b: b == "v2", timeout=WAIT,
                              what="the offboarding begun on v1 to move to v2")
             await cli.send(old.id, "meeting-held", MeetingHeld(by="ops", notes="KPIs met"))
             st = await wait_until(old, waiting_for("settlement-approval"), timeout=WAIT)
@@ -88,8 +78,8 @@ async def test_an_upgrade_mid_offboarding_on_the_cluster(
             result = await old.result()
             assert result.outcome == "completed"
             assert [s.state for s in result.status.steps] == ["done"] * len(result.status.steps)
-            assert await _build_id(old) == "v2"
+            assert await build_id_of(old) == "v2"
 
             await cli.send(new.id, "cancel", Cancel(by="ops", reason="test over"))
             assert (await cli.result(new.id)).outcome == "cancelled"
-            assert await _build_id(new) == "v2"
+            assert await build_id_of(new) == "v2"

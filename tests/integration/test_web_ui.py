@@ -9,7 +9,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Page, async_playwright, expect
 from temporalio.testing import WorkflowEnvironment
 
 from devtools.scim import ScimServer
@@ -63,27 +63,34 @@ async def test_ops_find_the_offboarding_by_search_attribute_and_read_its_progres
                              ).to_be_visible(timeout=20_000)
                 await page.screenshot(path=str(tmp_path / "2-workflow.png"), full_page=True)
                 # Its current details: the checklist and who must act.
-                tab = page.get_by_text("User Metadata", exact=True)
-
-                async def open_tab() -> int:
-                    await tab.click()
-                    return await page.get_by_text("Current Details").count()
-
-                # The tab answers once the page has finished loading.
-                await eventually(open_tab, every=0.25, timeout=10,
-                                 what="the User Metadata tab to show Current Details")
-                # The UI renders each Markdown text in its own frame.
-                details = page.frame_locator('iframe[src*="Who%20must%20act"]')
-                for text in ("Waiting for: data-verification, settlement-approval",
-                             "Who must act: data steward (verify-data / reject-data); "
-                             "finance approver (approve-settlement / dispute-settlement)",
-                             "Access revocation: done", "Financial settlement: waiting"):
-                    await expect(details.get_by_text(text)).to_be_visible(timeout=20_000)
-                summary = page.frame_locator('iframe[src^="/render?content=Offboarding"]')
-                await expect(summary.get_by_text(f"Offboarding {cf.client_id} (termination)")
-                             ).to_be_visible()
+                await expect_current_details(page, cf.client_id, tab_seconds=10, text_seconds=20)
                 # The screenshot is of this offboarding's page, its checklist shown above.
                 await expect(page.get_by_text(wid).first).to_be_visible()
                 await page.screenshot(path=str(tmp_path / "3-details.png"), full_page=True)
             finally:
                 await browser.close()
+
+
+async def expect_current_details(page: Page, client_id: str, *, tab_seconds: float,
+                                 text_seconds: float) -> None:
+    """An offboarding's page shows its summary and current details (a query the worker
+    answers): a termination waiting on finance and the steward, its checklist, who must
+    act; the tab may take ``tab_seconds`` to open, each text ``text_seconds`` to appear."""
+    tab = page.get_by_text("User Metadata", exact=True)
+
+    async def open_tab() -> int:
+        await tab.click()
+        return await page.get_by_text("Current Details").count()
+
+    # The tab answers once the page has finished loading.
+    await eventually(open_tab, every=0.25, timeout=tab_seconds,
+                     what="the User Metadata tab to show Current Details")
+    # The UI renders each Markdown text in its own frame.
+    details = page.frame_locator('iframe[src*="Who%20must%20act"]')
+    for text in ("Waiting for: data-verification, settlement-approval",
+                 "Who must act: data steward (verify-data / reject-data); "
+                 "finance approver (approve-settlement / dispute-settlement)",
+                 "Access revocation: done", "Financial settlement: waiting"):
+        await expect(details.get_by_text(text)).to_be_visible(timeout=text_seconds * 1000)
+    summary = page.frame_locator('iframe[src^="/render?content=Offboarding"]')
+    await expect(summary.get_by_text(f"Offboarding {client_id} (termination)")).to_be_visible()
