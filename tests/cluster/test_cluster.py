@@ -19,15 +19,13 @@ from devtools.stack import worker_env
 from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import (
-    ApproveSettlement,
     CompleteTask,
     MeetingHeld,
     RecordFeedback,
-    VerifyData,
 )
 from offboarding.models.status import OffboardingResult
 from tests.helpers import client_file, new_worker, wait_until, waiting_for
-from tests.integration.test_scenarios import FAST, checksum_of
+from tests.integration.test_scenarios import FAST, settle_and_verify
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 WAIT = 90.0
@@ -50,12 +48,7 @@ async def test_contract_end_completes_on_the_cluster_and_replays(
                                                           note="checked"))
         await wait_until(handle, waiting_for("meeting"), timeout=WAIT)
         await cli.send(wid, "meeting-held", MeetingHeld(by="ops", notes="KPIs met"))
-        st = await wait_until(handle, waiting_for("settlement-approval"), timeout=WAIT)
-        await cli.send(wid, "approve-settlement", ApproveSettlement(
-            by=cf.approvers.finance[0], statement_hash=st.statements[-1].short_hash))
-        st = await wait_until(handle, waiting_for("data-verification"), timeout=WAIT)
-        await cli.send(wid, "verify-data", VerifyData(
-            by=cf.approvers.data_verification[0], checksum=checksum_of(st)))
+        await settle_and_verify(cli, handle, cf, timeout=WAIT)
         await wait_until(handle, waiting_for("feedback"), timeout=WAIT)
         await cli.send(wid, "record-feedback", RecordFeedback(by="ops", nps=9, csat=4))
         result = await client.get_workflow_handle(wid, result_type=OffboardingResult).result()

@@ -19,18 +19,16 @@ from devtools.scim import ScimServer
 from offboarding.client import OffboardingClient
 from offboarding.config import Settings
 from offboarding.models.messages import (
-    ApproveSettlement,
     Cancel,
     CompleteTask,
     MeetingHeld,
     RecordFeedback,
-    VerifyData,
 )
 from offboarding.models.status import OffboardingResult
 from offboarding.temporal import make_current
 from offboarding.worker import build_worker
 from tests.helpers import client_file, eventually, wait_until, waiting_for
-from tests.integration.test_scenarios import FAST, checksum_of
+from tests.integration.test_scenarios import FAST, settle_and_verify
 from tests.integration.test_versioning import build_id_of, versions
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
@@ -67,12 +65,7 @@ async def test_an_upgrade_mid_offboarding_on_the_cluster(
             await eventually(lambda: build_id_of(old), lambda b: b == "v2", timeout=WAIT,
                              what="the offboarding begun on v1 to move to v2")
             await cli.send(old.id, "meeting-held", MeetingHeld(by="ops", notes="KPIs met"))
-            st = await wait_until(old, waiting_for("settlement-approval"), timeout=WAIT)
-            await cli.send(old.id, "approve-settlement", ApproveSettlement(
-                by=cf.approvers.finance[0], statement_hash=st.statements[-1].short_hash))
-            st = await wait_until(old, waiting_for("data-verification"), timeout=WAIT)
-            await cli.send(old.id, "verify-data", VerifyData(
-                by=cf.approvers.data_verification[0], checksum=checksum_of(st)))
+            await settle_and_verify(cli, old, cf, timeout=WAIT)
             await wait_until(old, waiting_for("feedback"), timeout=WAIT)
             await cli.send(old.id, "record-feedback", RecordFeedback(by="ops", nps=9, csat=4))
             result = await old.result()

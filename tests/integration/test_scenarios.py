@@ -92,12 +92,15 @@ def checksum_of(st: OffboardingStatus) -> str:
     return hashlib.sha256(manifest.read_bytes()).hexdigest()
 
 
-async def settle_and_verify(run: Run, handle: WorkflowHandle[Any, Any], cf: ClientFile) -> None:
-    st = await wait_until(handle, waiting_for("settlement-approval"))
-    await run.cli.send(handle.id, "approve-settlement", ApproveSettlement(
+async def settle_and_verify(cli: OffboardingClient, handle: WorkflowHandle[Any, Any],
+                            cf: ClientFile, timeout: float = 30.0) -> None:
+    """Finance approves the statement and the steward verifies the export, by the CLI's
+    updates, each once the offboarding waits for it."""
+    st = await wait_until(handle, waiting_for("settlement-approval"), timeout=timeout)
+    await cli.send(handle.id, "approve-settlement", ApproveSettlement(
         by=cf.approvers.finance[0], statement_hash=st.statements[-1].short_hash))
-    st = await wait_until(handle, waiting_for("data-verification"))
-    await run.cli.send(handle.id, "verify-data", VerifyData(
+    st = await wait_until(handle, waiting_for("data-verification"), timeout=timeout)
+    await cli.send(handle.id, "verify-data", VerifyData(
         by=cf.approvers.data_verification[0], checksum=checksum_of(st)))
 
 
@@ -111,7 +114,7 @@ async def test_contract_end_from_notice_to_check_in(run: Run) -> None:
     await wait_until(handle, waiting_for("meeting"), what="meeting proposal")
     ack = await run.cli.send(handle.id, "meeting-held", MeetingHeld(by="ops", notes="KPIs met"))
     assert ack.detail == "review meeting held"
-    await settle_and_verify(run, handle, cf)
+    await settle_and_verify(run.cli, handle, cf)
     st = await wait_until(handle, waiting_for("feedback"))
     await run.cli.send(handle.id, "record-feedback", RecordFeedback(
         by="ops", nps=9, csat=4, comment="Smooth handover", internal_note="Renewal likely"))
@@ -200,7 +203,7 @@ async def test_early_termination_from_each_stage_before_settlement(run: Run, sta
     assert "settlement-approval" in (st.waiting_for or "")
     for key in ("review-meeting", "feedback"):
         assert st.step(key).state == "skipped"
-    await settle_and_verify(run, handle, cf)
+    await settle_and_verify(run.cli, handle, cf)
     st = await wait_until(handle, lambda s: s.stage == "keep-in-touch")
     assert st.step("feedback").state == "skipped"
     subjects = run.subjects(cf.contacts.primary.email)
