@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     links in mail start with it."""
     portal_address: str = "127.0.0.1:8070"
     """Where the portal listens (host:port)."""
+    portal_workers: int = Field(default=1, ge=1, le=64)
+    """Portal processes sharing the address: each page asks Temporal a query, so a
+    month-end burst of approvers is served by several (bench/README.md measures it)."""
     portal_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """The reverse proxies (addresses or networks) whose X-Forwarded-For and -Proto the
     portal believes, e.g. ``127.0.0.1`` or ``10.0.0.0/8,fd00::/8`` (or a JSON list). Empty,
@@ -95,6 +98,9 @@ class Settings(BaseSettings):
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
+    smtp_ca_file: Path | None = None
+    """PEM certificates to trust for the SMTP server's TLS instead of the system's CAs
+    (a relay with a private CA). Read once per worker, not once per connection."""
     smtp_timeout_seconds: float = Field(default=20.0, gt=0, lt=30)
     """Below the email activity's 30 s timeout, so a hung server fails the attempt cleanly."""
     mail_from: str = "Client Services <client-services@example.com>"
