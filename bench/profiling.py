@@ -9,8 +9,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import zlib
 from collections import Counter
 from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -45,8 +48,10 @@ class Sampler:
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         self.out = out
         self.proc = subprocess.Popen(
+            # --gil: only the thread holding the GIL, so a sample is Python using the CPU,
+            # not a thread waiting in a system call (fsync, a queue) or for the GIL.
             [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
-             "--nonblocking", "--output", str(out)],
+             "--nonblocking", "--gil", "--output", str(out)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def stop(self) -> None:
@@ -75,7 +80,7 @@ def summarise(raw: Path, root: Path, top: int = 25) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
-    for line in raw.read_text().splitlines():
+    for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
@@ -95,4 +100,60 @@ def summarise(raw: Path, root: Path, top: int = 25) -> str:
     out += [f"| {n / total:.1%} | `{f}` |" for f, n in own.most_common(top)]
     out += ["", "| including callees | our function |", "|---|---|"]
     out += [f"| {n / total:.1%} | `{f}` |" for f, n in ours.most_common(top)]
+    return "\n".join(out) + "\n"
+
+
+def write_profile(raw: Path, n: int, folder: Path) -> None:
+    """``profile-N.md`` (the summary) and ``profile-N.svg`` (a flame graph) in ``folder``,
+    from py-spy's raw stacks, which are then removed."""
+    root = folder.parent
+    (folder / f"profile-{n}.md").write_text(
+        f"# Worker profile, N = {n}\n\npy-spy, 100 samples/s, while the worker ran {n} "
+        f"offboardings; the flame graph is [profile-{n}.svg](profile-{n}.svg).\n\n"
+        f"{summarise(raw, root)}")
+    (folder / f"profile-{n}.svg").write_text(flame_graph(raw, root, f"Worker, N = {n}"))
+    shutil.rmtree(raw.parent)
+
+
+def flame_graph(raw: Path, root: Path, title: str, width: int = 1200,
+                min_share: float = 0.002) -> str:
+    """A flame graph as a standalone SVG: each frame a box as wide as its share of the
+    samples, its callees above it; boxes under ``min_share`` are left out. Hovering a box
+    shows its function and share."""
+    tree: dict[str, Any] = {"n": 0, "kids": {}}
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        node = tree
+        node["n"] += int(count)
+        for frame in stack.split(";"):
+            node = node["kids"].setdefault(_frame(frame, str(root)), {"n": 0, "kids": {}})
+            node["n"] += int(count)
+    total = tree["n"] or 1
+    row, boxes, depth = 16, [], [0]
+
+    def place(node: dict[str, Any], x: float, level: int) -> None:
+        for name, kid in sorted(node["kids"].items()):
+            share = kid["n"] / total
+            if share >= min_share:
+                w = share * width
+                depth[0] = max(depth[0], level + 1)
+                hue = 20 + zlib.crc32(name.split(" (", 1)[-1].encode()) % 40
+                label = escape(name if len(name) * 7 < w else name[: int(w / 7)])
+                boxes.append((level, x, w, hue, escape(name), share, label))
+                place(kid, x, level + 1)
+            x += share * width
+
+    place(tree, 0.0, 0)
+    height = (depth[0] + 2) * row
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="monospace" font-size="11">',
+           f'<text x="4" y="12">{escape(title)}: {total} samples</text>']
+    for level, x, w, hue, name, share, label in boxes:
+        y = height - (level + 1) * row
+        out.append(f'<g><title>{name}: {share:.1%}</title><rect x="{x:.1f}" y="{y}" '
+                   f'width="{w:.1f}" height="{row - 1}" fill="hsl({hue},80%,60%)"/>'
+                   f'<text x="{x + 2:.1f}" y="{y + 11}">{label if w > 30 else ""}</text></g>')
+    out.append("</svg>")
     return "\n".join(out) + "\n"

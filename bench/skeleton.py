@@ -91,6 +91,12 @@ class SkeletonOffboarding:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return len(shape.ops)
 
+    @workflow.query
+    def status(self) -> dict[str, Any]:
+        """What the humans' driver reads before the settlement and the data verification,
+        as it reads the offboarding's status there (bench/throughput.py)."""
+        return {"stage": "skeleton", "received": dict(self.received)}
+
     def _has(self, name: str, count: int) -> bool:
         return self.received.get(name, 0) >= count
 
@@ -107,16 +113,20 @@ def main() -> None:
     from temporalio.worker import Worker
 
     from offboarding.temporal import connect
+    from offboarding.worker import workflow_runner
 
     p = argparse.ArgumentParser()
     p.add_argument("--address", required=True)
     p.add_argument("--task-queue", required=True)
+    p.add_argument("--sandbox", action="store_true",
+                   help="run it in Temporal's sandbox (the worker's OFFBOARDING_WORKFLOW_SANDBOX)")
     args = p.parse_args()
 
     async def serve() -> None:
         client = await connect(args.address)
+        # The same runner as the worker's, so the difference stays our own code's.
         async with Worker(client, task_queue=args.task_queue, workflows=[SkeletonOffboarding],
-                          activities=[noop]):
+                          activities=[noop], workflow_runner=workflow_runner(args.sandbox)):
             print("skeleton worker polling", flush=True)
             await asyncio.Event().wait()
 

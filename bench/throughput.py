@@ -265,16 +265,42 @@ class CpuMeter:
                 for name, count in self.counters.items()}
 
 
-async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) -> dict[str, Any]:
-    """One repetition; with ``profile``, py-spy samples the worker during the offboardings
-    and its raw stacks are written there."""
-    tq, sk_tq = "bench-offboarding", "bench-skeleton"
+READS_STATUS = ("approve-settlement", "verify-data")
+"""The updates before which the humans' driver reads the status (``NEEDS_STATUS``)."""
+
+
+async def watch_like_the_humans(client: Client, task_queue: str) -> None:
+    """The skeleton's phase puts the same load on visibility as the humans' driver does
+    (one list of the waiting and one count of the completed every quarter second), so the
+    server's CPU per workflow compares the workflows, not the two drivers."""
+    base = f'WorkflowType = "SkeletonOffboarding" AND TaskQueue = "{task_queue}"'
+    while True:
+        async for _ in client.list_workflows(f'{base} AND ExecutionStatus = "Running" AND '
+                                             f'{sa.WAITING_FOR.name} IN ("none")'):
+            pass
+        await client.count_workflows(f'{base} AND ExecutionStatus = "Completed"')
+        await asyncio.sleep(0.25)
+
+
+def progress(label: str, n: int) -> Callable[[int], None]:
+    last = [-1]
+
+    def show(done: int) -> None:
+        if done != last[0]:
+            last[0] = done
+            say(f"  {label}: {done}/{n} completed")
+    return show
+
+
+async def offboardings(n: int, day_ms: int, stack: Stack,
+                       profile: Path | None = None) -> dict[str, Any]:
+    """N offboardings on ``stack``; the phase, the approval latencies and the shape the
+    skeleton copies. With ``profile``, py-spy samples the worker meanwhile and writes its
+    raw stacks there."""
+    tq = "bench-offboarding"
     client = await connect(stack.address)
     await register_search_attributes(client)
     worker = stack.start_process([sys.executable, "worker.py"], "worker.log", "worker polling")
-    skeleton_worker = stack.start_process(
-        [sys.executable, "-m", "bench.skeleton", "--address", stack.address, "--task-queue",
-         sk_tq], "skeleton.log", "skeleton worker polling")
     say(f"preparing {n} client files, accounts and data...")
     files = client_files(n, stack, "o")
     cli = OffboardingClient(client, tq)
@@ -282,23 +308,13 @@ async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) ->
                           meeting_deadline_days=1e6, settlement_reminder_days=1e6,
                           settlement_escalation_days=1e6, data_reminder_days=1e6,
                           data_escalation_days=1e6, feedback_deadline_days=1e6)
-
-    def progress(label: str) -> Any:
-        last = [-1]
-
-        def show(done: int) -> None:
-            if done != last[0]:
-                last[0] = done
-                say(f"  {label}: {done}/{n} completed")
-        return show
-
     say(f"offboardings: starting {n}")
     sampler = Sampler(worker.pid, profile) if profile else None
     assert stack.scim is not None
     meter = CpuMeter(stack, worker=worker, scim=stack.scim.proc)
     start = time.monotonic()
     await asyncio.gather(*[cli.start(cf) for cf in files])
-    await play_humans(cli, tq, n, progress("offboardings"))
+    await play_humans(cli, tq, n, progress("offboardings", n))
     real = Phase("offboarding", n, time.monotonic() - start, 0,
                  await closed_latencies(client, "ClientOffboarding", tq), meter.per(n))
     if sampler:
@@ -308,23 +324,38 @@ async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) ->
     shape: Shape = shape_of(history)
     real.activities = shape.count("activity") * n
     human = await approval_to_next_activity(client, sample)
+    return {"real": real, "human": human, "shape": shape}
 
+
+async def skeleton(n: int, shape: Shape, stack: Stack) -> Phase:
+    """The same N as skeletons of ``shape``, with their own worker process, driven like
+    the offboardings (as many updates in flight as the humans' driver allows)."""
+    sk_tq = "bench-skeleton"
+    client = await connect(stack.address)
+    await register_search_attributes(client)
+    skeleton_worker = stack.start_process(
+        [sys.executable, "-m", "bench.skeleton", "--address", stack.address, "--task-queue",
+         sk_tq], "skeleton.log", "skeleton worker polling")
     say(f"skeleton ({len(shape.ops)} ops: {shape.count('activity')} activities, "
         f"{shape.count('timer')} timers, {shape.count('update')} updates): starting {n}")
+    assert stack.scim is not None
     meter = CpuMeter(stack, worker=skeleton_worker, scim=stack.scim.proc)
     start = time.monotonic()
     handles = await asyncio.gather(*[
         client.start_workflow(SkeletonOffboarding.run, shape, id=f"skeleton-{i:05d}",
                               task_queue=sk_tq) for i in range(n)])
     updates = [op.name for op in shape.ops if op.kind == "update"]
-
-    sem = asyncio.Semaphore(32)  # as many calls in flight as the real driver allows
+    sem = asyncio.Semaphore(32)
+    completed: list[str] = []
+    show = progress("skeleton", n)
 
     async def drive(handle: Any) -> None:
         for i, name in enumerate(updates):
             for attempt in range(5):
                 try:
                     async with sem:
+                        if name in READS_STATUS:  # as the humans read the offboarding's
+                            await handle.query("status")
                         # A stable id: a retry of an update that did arrive is not doubled.
                         await handle.execute_update(name, {"by": "bench"}, id=f"{name}-{i}")
                     break
@@ -336,9 +367,10 @@ async def run(n: int, day_ms: int, stack: Stack, profile: Path | None = None) ->
         if len(completed) % max(1, n // 10) == 0:
             show(len(completed))
 
-    completed: list[str] = []
-    show = progress("skeleton")
-    await asyncio.gather(*[drive(h) for h in handles])
-    skeleton = Phase("skeleton", n, time.monotonic() - start, shape.count("activity") * n,
-                     await closed_latencies(client, "SkeletonOffboarding", sk_tq), meter.per(n))
-    return {"real": real, "skeleton": skeleton, "human": human, "shape": shape}
+    watching = asyncio.create_task(watch_like_the_humans(client, sk_tq))
+    try:
+        await asyncio.gather(*[drive(h) for h in handles])
+    finally:
+        watching.cancel()
+    return Phase("skeleton", n, time.monotonic() - start, shape.count("activity") * n,
+                 await closed_latencies(client, "SkeletonOffboarding", sk_tq), meter.per(n))
