@@ -88,6 +88,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "OFFBOARDING_TASK_QUEUE": settings.task_queue,
         "OFFBOARDING_SMTP_HOST": settings.smtp_host,
         "OFFBOARDING_SMTP_PORT": str(settings.smtp_port),
+        **({"OFFBOARDING_SMTP_CA_FILE": str(settings.smtp_ca_file)}
+           if settings.smtp_ca_file else {}),
         "OFFBOARDING_OPS_EMAIL": settings.ops_email,
         "OFFBOARDING_SCIM_SYSTEMS": json.dumps({
             name: {"base_url": str(system.base_url),

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     deployment_name: str = "client-offboarding"
     build_id: str | None = None
     """The worker's version; by default the package's version."""
+    workflow_sandbox: bool = False
+    """Run the workflow in Temporal's sandbox. Off by default: it polices one module, which
+    the tests police statically and run sandboxed, at two thirds of the workflow's CPU
+    (``offboarding.worker.workflow_runner``). On, to check a change in production's
+    conditions."""
     require_second_ops: bool = True
     """Redirecting a contact and skipping access revocation need two different ops people
     (two --by). Turn off only where one person acting alone is acceptable."""

@@ -17,10 +17,16 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import (
+    UnsandboxedWorkflowRunner,
+    Worker,
+    WorkerDeploymentConfig,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from offboarding.activities.registry import build_activities
+from offboarding.activities.smtp_pool import check_ca_file
 from offboarding.config import Settings, SettingsError, load_settings
 from offboarding.security.codec import CodecKeyError, ForgivingCodec
 from offboarding.telemetry import ApprovalGauges, configure_logging, prometheus_runtime
@@ -39,7 +45,7 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
         activities=build_activities(settings),
         graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
         deployment_config=deployment(settings),
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(settings.workflow_sandbox),
     )
 
 
@@ -57,8 +63,22 @@ died. tests/unit/test_sandbox.py fails when a new native extension
 becomes reachable without being listed here."""
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every worker runs the workflow in, tests included."""
+def workflow_runner(sandboxed: bool = True) -> WorkflowRunner:
+    """Temporal's sandbox (the tests' default: every in-process workflow test and replay
+    runs in it), or none (the worker's default, ``OFFBOARDING_WORKFLOW_SANDBOX``).
+
+    The sandbox polices only the module it reloads per run, ``workflows/offboarding.py``:
+    everything it calls is passed through, so ``tests/unit/test_layers.py`` polices that
+    code instead (what it imports, who it asks the time), and the workflow module with it.
+    What the sandbox still cost, per run and per activation (re-importing the module,
+    compiling its wrapper code for every activation and every command's payload context),
+    was about two thirds of a replayed offboarding's CPU: 124 ms against 46 ms unsandboxed
+    (bench/README.md, issue 24). Without it, a native extension can no longer be imported
+    twice and abort the worker (``PASSED_THROUGH``)."""
+    return sandbox() if sandboxed else UnsandboxedWorkflowRunner()
+
+
+def sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSED_THROUGH))
 
@@ -117,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         settings.codec()  # a bad key stops the worker here, not on its first payload
+        check_ca_file(settings)  # and so does an SMTP CA file it cannot use
     except (SettingsError, CodecKeyError) as err:
         print(f"worker: {err}", file=sys.stderr)
         return 2

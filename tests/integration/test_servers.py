@@ -149,6 +149,17 @@ def test_a_bad_setting_stops_the_worker_with_the_variable_named() -> None:
     assert "s3cret" not in proc.stderr
 
 
+def test_an_smtp_ca_file_the_worker_cannot_use_stops_it_at_start(tmp_path: Path) -> None:
+    """Issue 24: a private relay's CA file, mistyped, is found before the first mail."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFFBOARDING_")}
+    missing = tmp_path / "relay-ca.pem"
+    env.update({"OFFBOARDING_SMTP_CA_FILE": str(missing), "OFFBOARDING_ENV_FILE": "/nonexistent"})
+    proc = subprocess.run([sys.executable, "worker.py"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "OFFBOARDING_SMTP_CA_FILE" in proc.stderr and str(missing) in proc.stderr
+
+
 def test_make_run_restarts_a_worker_that_died_and_keeps_the_servers_up(
     temporal_cli: str, tmp_path: Path,
 ) -> None:

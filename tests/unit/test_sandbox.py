@@ -16,7 +16,7 @@ import json
 import subprocess
 import sys
 
-from offboarding.worker import workflow_runner
+from offboarding.worker import sandbox
 
 LIST_EXTENSIONS = """
 import importlib.machinery, json, sys
@@ -38,7 +38,7 @@ def test_every_native_extension_the_workflow_reaches_is_passed_through() -> None
                          capture_output=True, text=True).stdout
     extensions = json.loads(out)
     assert "cryptography.hazmat.bindings._rust" in extensions  # the check sees what it must
-    passthrough = workflow_runner().restrictions.passthrough_modules
+    passthrough = sandbox().restrictions.passthrough_modules
     stray = [name for name in extensions
              if name.split(".")[0] not in sys.stdlib_module_names
              and not _passed_through(name, passthrough)]
@@ -48,7 +48,7 @@ def test_every_native_extension_the_workflow_reaches_is_passed_through() -> None
 
 
 def test_the_check_would_see_a_missing_passthrough() -> None:
-    passthrough = workflow_runner().restrictions.passthrough_modules - {"cryptography"}
+    passthrough = sandbox().restrictions.passthrough_modules - {"cryptography"}
     assert not _passed_through("cryptography.hazmat.bindings._rust", passthrough)
     assert _passed_through("cryptography.hazmat.bindings._rust",
-                           workflow_runner().restrictions.passthrough_modules)
+                           sandbox().restrictions.passthrough_modules)
