@@ -70,6 +70,8 @@ class ScimServer:
         keeps to) fewer features than scim2-server's default of nearly all; ``schemas``
         and ``resource_types``, for one whose resources carry extensions of its own."""
         self.port, self.systems, self.token = port, systems, token
+        self.log = log
+        """Its access log: one line per request it answered."""
         exe = Path(sys.executable).with_name("scim2-server")
         args = [str(exe), "--port", str(port), "--bearer-token", token]
         for flag, path in (("--service-provider-config", config), ("--schema", schemas),

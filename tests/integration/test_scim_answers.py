@@ -1,0 +1,129 @@
+"""What a SCIM system answers to the change that deactivates an account (issue 24).
+
+The account counts as deactivated on the system's word: its answer to the PATCH, which
+names an attribute so that the system must answer with the account (RFC 7644 §3.5.2; no
+second request), else the account read back. A system whose answer still shows the account active is read
+again, and an account still active then is never reported revoked. scim2-server keeps to
+the RFC, so the other answers come from a system written here."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from devtools.scim import ScimServer
+from offboarding.activities.access import AccessRevoker
+from offboarding.config import Settings
+from offboarding.models.records import RevokeRequest
+from tests.helpers import reply
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+class Answers(BaseHTTPRequestHandler):
+    """One account, ``ann``; a PATCH answers as ``patch_answer`` says and changes the
+    account only when ``patch_applies``. Every request is recorded."""
+
+    patch_answer: ClassVar[str] = "still-active"  # or "no-content"
+    patch_applies: ClassVar[bool] = False
+    active: ClassVar[bool] = True
+    seen: ClassVar[list[str]] = []
+
+    def _account(self) -> dict[str, Any]:
+        return {"schemas": [USER], "id": "id-ann", "userName": "ann", "active": self.active}
+
+    def do_GET(self) -> None:
+        self.seen.append(f"GET {self.path.split('?')[0]}")
+        if self.path.startswith("/ServiceProviderConfig"):
+            body: dict[str, Any] = {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+                "patch": {"supported": True}, "bulk": {"supported": False},
+                "filter": {"supported": True, "maxResults": 10},
+                "changePassword": {"supported": False}, "sort": {"supported": False},
+                "etag": {"supported": False}, "authenticationSchemes": []}
+        elif self.path.startswith("/Users/"):
+            body = self._account()
+        else:
+            body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                    "totalResults": 1, "itemsPerPage": 1, "startIndex": 1,
+                    "Resources": [self._account()]}
+        reply(self, 200, "application/scim+json", json.dumps(body).encode())
+
+    def do_PATCH(self) -> None:
+        self.seen.append(f"PATCH {self.path.split('?')[0]}")
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.patch_applies:
+            type(self).active = False
+        if self.patch_answer == "no-content":
+            self.send_response(204)
+            self.end_headers()
+        else:
+            reply(self, 200, "application/scim+json", json.dumps(self._account()).encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def system(settings: Settings) -> Iterator[tuple[AccessRevoker, type[Answers]]]:
+    handler = type("ThisTest", (Answers,), {"seen": [], "active": True})
+    web = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    odd = settings.scim_systems["crm"].model_copy(
+        update={"base_url": f"http://127.0.0.1:{web.server_port}"})
+    try:
+        yield AccessRevoker(settings.model_copy(update={"scim_systems": {"odd": odd}})), handler
+    finally:
+        web.shutdown()
+
+
+REQ = RevokeRequest(workflow_id="wf-answers", system="odd", mode="deactivate", users=["ann"])
+
+
+async def test_an_answer_that_still_shows_the_account_active_is_read_again_and_not_believed(
+    system: tuple[AccessRevoker, type[Answers]],
+) -> None:
+    revoker, handler = system
+    with pytest.raises(ApplicationError) as err:
+        await ActivityEnvironment().run(revoker.revoke_access, REQ)
+    assert err.value.type == "ScimNotRevoked"
+    assert err.value.message == "odd: ann is still active after the change"
+    assert handler.seen[-2:] == ["PATCH /Users/id-ann", "GET /Users/id-ann"]
+
+
+@pytest.mark.parametrize("applies", [True, False], ids=["deactivated", "left-active"])
+async def test_an_answer_without_the_account_has_it_read_back(
+    system: tuple[AccessRevoker, type[Answers]], applies: bool,
+) -> None:
+    revoker, handler = system
+    handler.patch_answer, handler.patch_applies = "no-content", applies
+    if applies:
+        result = await ActivityEnvironment().run(revoker.revoke_access, REQ)
+        assert [(a.user, a.result) for a in result.accounts] == [("ann", "deactivated")]
+    else:
+        with pytest.raises(ApplicationError, match="still active after the change"):
+            await ActivityEnvironment().run(revoker.revoke_access, REQ)
+    assert handler.seen[-2:] == ["PATCH /Users/id-ann", "GET /Users/id-ann"]
+
+
+async def test_scim2_server_answers_with_the_account_so_it_is_not_read_again(
+    settings: Settings, scim: ScimServer,
+) -> None:
+    scim.add_user("crm", "dee-x9")
+    req = RevokeRequest(workflow_id="wf-answers", system="crm", mode="deactivate",
+                        users=["dee-x9"])
+    result = await ActivityEnvironment().run(AccessRevoker(settings).revoke_access, req)
+    assert [(a.user, a.result) for a in result.accounts] == [("dee-x9", "deactivated")]
+    assert scim.users("crm")["dee-x9"]["active"] is False
+    assert scim.log is not None
+    scim_id = result.accounts[0].scim_id
+    asked = [line.split('"')[1] for line in scim.log.read_text().splitlines()
+             if f"/Users/{scim_id}" in line]
+    assert asked == [f"PATCH /crm/v2/Users/{scim_id}?attributes=active HTTP/1.1"], asked
