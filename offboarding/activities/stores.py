@@ -82,15 +82,14 @@ class FileSystemStore:
             raise BundleExists(f"{target} already exists and is never overwritten")
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        inside = staging.resolve()
         try:
             for name, data in files.items():
                 dest = staging / name
-                if not dest.resolve().is_relative_to(staging.resolve()):
+                if not dest.resolve().is_relative_to(inside):
                     raise ValueError(f"file name {name!r} escapes the bundle")
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(data)
-                with dest.open("rb") as f:
-                    os.fsync(f.fileno())
+                _write_synced(dest, data)
             os.rename(staging, target)
         except OSError as err:
             shutil.rmtree(staging, ignore_errors=True)
@@ -108,6 +107,20 @@ class FileSystemStore:
             return False
         shutil.rmtree(target)
         return True
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    """A new file, on disk before the bundle is renamed into sight: written and synced
+    through one descriptor (reopening each file to sync it cost a third of the archive's
+    file work, bench/README.md)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def safe_key(text: str) -> str:
