@@ -1,11 +1,13 @@
 """``make bench``: the whole benchmark, on this machine, against real servers.
 
-For each N of the series, ``--reps`` runs of: N offboardings, then the same-shape skeleton
-with the same N (bench/throughput.py), each run on a fresh stack. Then ``--open``
-offboardings left waiting on their notice (bench/open_offboardings.py), and the email path
-(bench/email_path.py). Medians of the repetitions and every ratio go to
-``bench/results.md``, with a chart of throughput and latency against N in
-``bench/results.png``. Every process it starts is stopped at the end.
+For each N of the series (default 300), ``--reps`` pairs: N offboardings, and the
+same-shape skeleton with the same N (bench/throughput.py), each phase on a fresh stack,
+the order alternating from one pair to the next. Then ``--open`` offboardings left waiting
+on their notice (bench/open_offboardings.py), the email path, plain and over STARTTLS +
+AUTH (bench/email_path.py), and the approvals portal under load (bench/portal_load.py).
+Every figure with a target, and whether it was met, goes to ``bench/results.md`` (the
+portal's tables to ``results-portal.md``), with a chart of throughput and latency against
+N in ``bench/results.png``. Every process it starts is stopped at the end.
 
 ``--server cluster``: each repetition's throughput run is made on the dev server and then,
 with the same N, on a real cluster (devtools/cluster.py: two temporal-server hosts on
@@ -26,7 +28,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import email_path, open_offboardings, profiling, throughput
+from bench import email_path, open_offboardings, portal_load, profiling, throughput
 from bench.throughput import Stack, percentile, say
 from devtools.cluster import NUM_HISTORY_SHARDS, Cluster
 
@@ -307,6 +309,9 @@ def main() -> None:
     p.add_argument("--open", type=int, default=5000, help="0 to leave it out")
     p.add_argument("--day-ms", type=int, default=20)
     p.add_argument("--email-messages", type=int, default=300, help="0 to leave it out")
+    p.add_argument("--portal-seconds", type=float, default=15.0,
+                   help="each page-view run of the portal's load (bench/portal_load.py); "
+                        "0 to leave it out")
     p.add_argument("--storage", choices=["filesystem", "s3"], default="filesystem",
                    help="s3: the workers share a MinIO bucket (results in results-s3.md)")
     p.add_argument("--server", choices=["dev", "cluster"], default="dev",
@@ -337,6 +342,17 @@ def main() -> None:
         say("== email path, plain and over STARTTLS + AUTH")
         extra += email_path.report_lines(
             asyncio.run(email_path.measure_all(args.email_messages, 3)))
+    if args.portal_seconds:
+        say("== the approvals portal under load")
+        portal = portal_load.report_lines(asyncio.run(portal_load.measure(args.portal_seconds)))
+        extra += [line for line in portal if line.startswith(("- ", "  - "))]
+        extra.append("  - the portal's tables and what limits it: "
+                     "[results-portal.md](results-portal.md)")
+        (ROOT / "bench" / "results-portal.md").write_text(
+            f"# The approvals portal under load\n\nFrom `make bench BENCH_ARGS=\""
+            f"{' '.join(sys.argv[1:])}\"` ({os.cpu_count()} cores; the 1-minute load "
+            "average is given for each run, this benchmark's own load included).\n\n"
+            + "\n".join(portal) + "\n")
     text = report(rows, opened, extra, args.day_ms)
     if pairs:
         text = (f"The same N on the dev server and on a real cluster, in one run "
