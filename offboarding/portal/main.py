@@ -10,11 +10,12 @@ halves only), ``OFFBOARDING_TRANSFER_ROOT`` (the exports it serves) and
 With several workers this process binds the address once and supervises that many
 processes sharing it (uvicorn's supervisor; each builds the app and connects to Temporal
 itself, and its log lines carry its pid). SIGINT or SIGTERM stops them all. A process that
-dies or stops answering the supervisor (5 s) is replaced; one that cannot start
-(Temporal unreachable, a setting) stops the whole portal with exit status 3, so whatever
-runs the portal sees it rather than a portal half served. SIGHUP replaces them one by one.
-On Linux a process also ends with its supervisor, even a SIGKILLed one, so none is left
-holding the address."""
+dies, or stops answering the supervisor's health check for 5 s (a thread of its own: a
+stopped process, not a slow event loop), is replaced while the others serve; one that
+cannot start (Temporal unreachable, a setting) stops the whole portal with exit status 3,
+so whatever runs the portal sees it rather than a portal half served. SIGHUP replaces
+them one by one. On Linux a process also ends with its supervisor, even a SIGKILLed one,
+so none is left holding the address."""
 
 from __future__ import annotations
 
