@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import date, timedelta
@@ -88,14 +90,16 @@ def _cpu_ms_per(before: dict[str, float], after: dict[str, float], n: int) -> di
     return {k: (after[k] - before[k]) * 1000 / n if n else float("nan") for k in before}
 
 
-STALL = 1.0  # seconds: a view this slow is a stall (see report_lines)
+STALL = 5.0
+"""Seconds: a view this slow is a stall, not queueing (see ``limits``)."""
 
 
-def _summary(latencies: list[float], errors: int, seconds: float,
+def _summary(latencies: list[float], errors: Counter[str], seconds: float,
              cpu: dict[str, float], counted: int | None = None) -> dict[str, Any]:
     """``counted``: the answers within the window the rate is over (all by default)."""
     n = len(latencies) if counted is None else counted
-    return {"ok": len(latencies), "errors": errors, "seconds": seconds, "per_s": n / seconds,
+    return {"ok": len(latencies), "errors": errors.total(), "error_kinds": dict(errors),
+            "seconds": seconds, "per_s": n / seconds,
             "p50_ms": percentile(latencies, 0.50) * 1000,
             "p95_ms": percentile(latencies, 0.95) * 1000,
             "p99_ms": percentile(latencies, 0.99) * 1000,
@@ -105,33 +109,33 @@ def _summary(latencies: list[float], errors: int, seconds: float,
 
 
 async def closed_loop(concurrency: int, seconds: float, counters: Counters,
-                      request: Callable[[Any, int], Awaitable[bool]],
+                      request: Callable[[Any, int], Awaitable[str | None]],
                       client: Callable[[], AbstractAsyncContextManager[Any]]
                       ) -> dict[str, Any]:
     """``concurrency`` approvers, each with its own client, each sending its next request
     as soon as its last one is answered, for ``seconds``; ``request(http, i)`` sends the
-    i-th and says whether it succeeded. The rate (and CPU per request) counts the answers
+    i-th and returns None, or what went wrong. The rate (and CPU per request) counts the answers
     within the window; the latencies are every request's started in it, those answered
     after it included (a stalled one counts in the percentiles, not in the rate)."""
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     within = 0
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline = start + seconds
 
     async def approver(first: int) -> None:
-        nonlocal errors, within
+        nonlocal within
         async with client() as http:
             i = first
             while loop.time() < deadline:
                 sent = loop.time()
-                ok = await request(http, i)
-                if ok:
+                error = await request(http, i)
+                if error is None:
                     latencies.append(loop.time() - sent)
                     within += loop.time() <= deadline
                 else:
-                    errors += 1
+                    errors[error] += 1
                 i += concurrency
 
     async def at_deadline() -> tuple[dict[str, float], int]:
@@ -157,11 +161,12 @@ def _kept_connection() -> httpx.AsyncClient:
 
 async def page_views(links_: list[str], concurrency: int, seconds: float, counters: Counters,
                      keepalive: bool) -> dict[str, Any]:
-    async def view(http: httpx.AsyncClient, i: int) -> bool:
+    async def view(http: httpx.AsyncClient, i: int) -> str | None:
         try:
-            return (await http.get(links_[i % len(links_)])).status_code == 200
-        except httpx.HTTPError:
-            return False
+            status = (await http.get(links_[i % len(links_)])).status_code
+        except httpx.HTTPError as err:
+            return type(err).__name__
+        return None if status == 200 else f"HTTP {status}"
 
     return await closed_loop(concurrency, seconds, counters, view,
                              _kept_connection if keepalive else _fresh_connections)
@@ -171,23 +176,22 @@ async def decision_burst(links_: list[str], counters: Counters) -> dict[str, Any
     """Every link's approval at once, each from its own approver: the POST of the page's
     form, answered by a 303 to the page once the workflow has accepted it."""
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
 
     async def decide(link: str) -> None:
-        nonlocal errors
         base, token = link.rsplit("/", 1)
         async with _fresh_connections() as http:
             start = time.perf_counter()
             try:
                 answer = await http.post(base + "/decide",
                                          data={"token": token, "decision": "approve"})
-                ok = answer.status_code == 303
-            except httpx.HTTPError:
-                ok = False
-            if ok:
+            except httpx.HTTPError as err:
+                errors[type(err).__name__] += 1
+                return
+            if answer.status_code == 303:
                 latencies.append(time.perf_counter() - start)
             else:
-                errors += 1
+                errors[f"HTTP {answer.status_code}"] += 1
 
     before = counters.read()
     start = time.perf_counter()
@@ -200,9 +204,9 @@ async def decision_burst(links_: list[str], counters: Counters) -> dict[str, Any
 async def query_alone(cli: OffboardingClient, wids: list[str], concurrency: int,
                       seconds: float, counters: Counters) -> dict[str, Any]:
     """What every page asks Temporal, from this process: the status query."""
-    async def query(_: None, i: int) -> bool:
+    async def query(_: None, i: int) -> str | None:
         await cli.status(wids[i % len(wids)])
-        return True
+        return None
 
     return await closed_loop(concurrency, seconds, counters, query, nullcontext)
 
@@ -267,6 +271,30 @@ def _start_portal(stack: Stack, workers: int) -> Any:
     return proc
 
 
+SERVED = re.compile(r"\[(\d+)\] \S+ - \"GET /o/")
+
+
+def _served_by(log: Path, offset: int) -> list[int]:
+    """Views each portal process served since ``offset`` in its log, most first (several
+    processes' log lines name their pid)."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace")
+    return sorted(Counter(SERVED.findall(text)).values(), reverse=True)
+
+
+def _failures(log: Path, offset: int) -> list[str]:
+    """What the portal logged going wrong since ``offset``: the distinct last lines of
+    its tracebacks (a 500 is logged with one)."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        lines = f.read().decode(errors="replace").splitlines()
+    found = [line.strip() for i, line in enumerate(lines)
+             if i > 0 and lines[i - 1].startswith(" ") and not line.startswith((" ", "INFO"))
+             and ("Error" in line or "Exception" in line)]
+    return list(dict.fromkeys(found))[:3]
+
+
 async def _check_pages(links_: list[str]) -> None:
     """Every link opens its page, with a decision to take (what the load then asks)."""
     async with _kept_connection() as http:
@@ -305,13 +333,18 @@ async def run(stack: Stack, *, seconds: float, workers: tuple[int, ...],
                               "query": []}
     for n, count in enumerate(workers):
         proc = _start_portal(stack, count)
+        log = stack.dir / f"portal-{count}.log"
         counters.portal = proc.pid
         try:
             await _check_pages(pages)  # and the processes have their templates and clients
             for c in approvers:
                 await counters.quiet()
                 say(f"  {count} portal process(es), {c} approvers: {seconds:g} s of page views")
+                offset = log.stat().st_size
                 r = await page_views(pages, c, seconds, counters, keepalive)
+                r["served_by"] = _served_by(log, offset)
+                if r["errors"]:
+                    r["portal_errors"] = _failures(log, offset)
                 say(f"    {r['per_s']:.0f} pages/s, p50 {r['p50_ms']:.0f} ms, p99 "
                     f"{r['p99_ms']:.0f} ms, {r['errors']} errors")
                 result["pages"].append({"workers": count, "approvers": c, **r})
@@ -387,14 +420,21 @@ def report_lines(result: dict[str, Any]) -> list[str]:
             f"{connection}; a view slower than {STALL:g} s is a stall):", "",
             "| portal processes | approvers | pages/s | p50 ms | p95 ms | p99 ms | max ms | "
             "stalls | errors | CPU ms per page: portal / worker / server / load generator | "
-            "load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "views per process % | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["pages"]:
         cpu = r["cpu_ms"]
         out.append(f"| {r['workers']} | {r['approvers']} | {r['per_s']:.0f} | "
                    f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | "
                    f"{r['max_ms']:,.0f} | {r['stalls']} | {r['errors']} | "
                    f"{cpu['portal']:.1f} / {cpu['worker']:.1f} / {cpu['server']:.1f} / "
-                   f"{cpu['bench']:.1f} | {r['load']:.1f} |")
+                   f"{cpu['bench']:.1f} | {_shares(r)} | {r['load']:.1f} |")
+    failed = [f"{r['workers']} process(es), {r['approvers']} approvers: "
+              + ", ".join(f"{n} {kind}" for kind, n in r["error_kinds"].items())
+              + "".join(f" (the portal logged `{line[:300]}`)"
+                        for line in r.get("portal_errors", []))
+              for r in result["pages"] if r["errors"]]
+    if failed:
+        out += ["", "Errors: " + "; ".join(failed) + "."]
     out += ["", "Decisions (the form's POST up to its 303, K offboardings' approvals at once):",
             "", "| portal processes | K | decisions/s | p50 ms | p99 ms | max ms | errors | "
             "CPU ms per decision: portal / worker / server |",
@@ -417,6 +457,49 @@ def report_lines(result: dict[str, Any]) -> list[str]:
     return [*out, "", *limits(result)]
 
 
+def _shares(r: dict[str, Any]) -> str:
+    served = r.get("served_by") or []
+    if len(served) < 2:
+        return "-"
+    return " / ".join(f"{100 * n / sum(served):.0f}" for n in served)
+
+
+def _processes(result: dict[str, Any]) -> list[str]:
+    """Several portal processes against one, in words."""
+    runs = {(r["workers"], r["approvers"]): r for r in result["pages"]}
+    counts = sorted({w for w, _ in runs})
+    if len(counts) < 2 or counts[0] != 1:
+        return []
+    more = counts[1:]
+    said = []
+    for c in sorted({c for _, c in runs}):
+        if c == 1 or (1, c) not in runs:
+            continue
+        them = [runs[w, c] for w in more if (w, c) in runs]
+        counts_ = " and ".join(str(r["workers"]) for r in them)
+        rates = " and ".join(f"{r['per_s']:.0f}" for r in them)
+        p95s = " and ".join(f"{r['p95_ms']:,.0f}" for r in them)
+        said.append(f"at {c} approvers {counts_} processes served {rates} pages/s (p95 "
+                    f"{p95s} ms) against {runs[1, c]['per_s']:.0f} (p95 "
+                    f"{runs[1, c]['p95_ms']:,.0f} ms) with one")
+    top = max(c for _, c in runs)
+    cost = [(w, sum(runs[w, top]["cpu_ms"][k] for k in ("portal", "worker", "server")))
+            for w in counts if (w, top) in runs]
+    more_cpu = cost[-1][1] > 1.1 * cost[0][1]
+    spent = ", ".join(f"{c:.1f} ms with {w}" for w, c in cost)
+    return [
+        f"Several portal processes: {'; '.join(said)}. "
+        + (f"A page cost more CPU the more processes there were (portal, worker and "
+           f"server, at {top} approvers: {spent}): each process keeps its own connection "
+           f"to Temporal, and all" if more_cpu else
+           f"A page cost about the same CPU (portal, worker and server, at {top} "
+           f"approvers: {spent}), and all")
+        + f" of them share the {result['cores']} cores with the server and the worker. "
+        f"On this machine more processes buy no throughput; what they buy is a portal "
+        f"that survives one process's death.",
+    ]
+
+
 def limits(result: dict[str, Any]) -> list[str]:
     """What limits the portal, in words, from the figures: where a page's CPU goes, how
     much of it is the status query, and the stalls."""
@@ -427,6 +510,7 @@ def limits(result: dict[str, Any]) -> list[str]:
     if target is None or one is None or query is None:
         return []
     cpu, rate, cores = target["cpu_ms"], target["per_s"], result["cores"]
+    temporal = cpu["worker"] + cpu["server"]
     own = cpu["portal"] + cpu["worker"] + cpu["server"]
     pages = sum(r["ok"] for r in result["pages"])
     stalls = sum(r["stalls"] for r in result["pages"])
@@ -439,6 +523,7 @@ def limits(result: dict[str, Any]) -> list[str]:
         verdict_cpu = ("no one process is saturated; the rest went to whatever else ran on "
                        "the machine (the load column) and to waiting in the query's path")
     decided = [r for r in result["decisions"] if r["workers"] == 1]
+    processes = _processes(result)
     if stalls or query_stalls:
         seen = (f"Stalls: {stalls} of {pages:,} page views took over {STALL:g} s (the "
                 f"longest {longest:,.0f} ms), and {query_stalls} of the queries timed alone. "
@@ -452,13 +537,13 @@ def limits(result: dict[str, Any]) -> list[str]:
         f"{cpu['worker']:.1f} in the worker (which answers the status query from its cache "
         f"of the workflow) and {cpu['server']:.1f} in the Temporal server (which routes "
         f"the query to the worker and back); the load generator, on the same cores, added "
-        f"{cpu['bench']:.1f}. At {rate:.0f} pages/s the portal's process used "
+        f"{cpu['bench']:.1f}: Temporal's side is {temporal / own:.0%} of a page's CPU. "
+        f"At {rate:.0f} pages/s the portal's process used "
         f"{cpu['portal'] * rate / 1000:.0%} of a core and the four together {busy:.2f} of "
         f"the {cores} cores: {verdict_cpu}. CPU alone would allow about "
         f"{cores * 1000 / (own + cpu['bench']):.0f} pages/s on these cores with the "
-        f"generator on them, {cores * 1000 / own:.0f} without it. More portal processes "
-        f"spread the portal's share over cores the server and the worker already use, so on "
-        f"{cores} cores they add little.",
+        f"generator on them, {cores * 1000 / own:.0f} without it.",
+        *(["", *processes] if processes else []),
         "",
         f"Each page asks Temporal one query. Timed alone, one at a time, the status query "
         f"took {query['p50_ms']:.1f} ms at p50 ({query['per_s']:.0f} queries/s) against "
@@ -485,15 +570,15 @@ def limits(result: dict[str, Any]) -> list[str]:
         f"decisions: 1.7 pages/s and 0.6 decisions/s, against {rate:.0f} pages/s and "
         + (f"{decided[0]['per_s']:.0f} decisions/s " if decided else "")
         + f"from one portal process here. So: `OFFBOARDING_PORTAL_WORKERS=2` for "
-        f"availability, not throughput (a process that dies is replaced, one that hangs "
-        f"is killed after 5 s, while the other serves); more processes only with more "
-        f"cores of their own (a process is one event loop: at {cpu['portal']:.1f} ms of "
-        f"CPU a page, about {1000 / cpu['portal']:.0f} pages/s with a core to itself), "
-        f"not on the cores the Temporal server and the worker use, which spend "
-        f"{(cpu['worker'] + cpu['server']) / cpu['portal']:.1f}x the portal's CPU per "
-        f"page. Each view is a query the worker holding that offboarding answers, so a "
-        f"burst of views lands on the workers and the server as much as on the portal: "
-        f"size them for the offboardings, and keep the portal's processes few.",
+        f"availability, not throughput (a process that dies is replaced while the other "
+        f"serves); more processes only with more cores of their own (a process is one "
+        f"event loop: at {cpu['portal']:.1f} ms of CPU a page, about "
+        f"{1000 / cpu['portal']:.0f} pages/s with a core to itself), not on the cores the "
+        f"Temporal server and the worker use, which spend {temporal / cpu['portal']:.1f}x "
+        f"the portal's CPU per page. Each view is a query the worker holding that "
+        f"offboarding answers, so a burst of views lands on the workers and the server as "
+        f"much as on the portal: size them for the offboardings, and keep the portal's "
+        f"processes few.",
     ]
 
 
