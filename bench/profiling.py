@@ -105,14 +105,14 @@ def summarise(raw: Path, root: Path, top: int = 25) -> str:
 
 def write_profile(raw: Path, n: int, folder: Path) -> None:
     """``profile-N.md`` (the summary) and ``profile-N.svg`` (a flame graph) in ``folder``,
-    from py-spy's raw stacks, which are then removed."""
+    from py-spy's raw stacks, which are left where they are for a closer look."""
     root = folder.parent
     (folder / f"profile-{n}.md").write_text(
         f"# Worker profile, N = {n}\n\npy-spy, 100 samples/s, while the worker ran {n} "
         f"offboardings; the flame graph is [profile-{n}.svg](profile-{n}.svg).\n\n"
         f"{summarise(raw, root)}")
     (folder / f"profile-{n}.svg").write_text(flame_graph(raw, root, f"Worker, N = {n}"))
-    shutil.rmtree(raw.parent)
+    print(f"py-spy's raw stacks are in {raw}", file=sys.stderr)
 
 
 def flame_graph(raw: Path, root: Path, title: str, width: int = 1200,
