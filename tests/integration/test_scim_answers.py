@@ -2,9 +2,9 @@
 
 The account counts as deactivated on the system's word: its answer to the PATCH, which
 names an attribute so that the system must answer with the account (RFC 7644 §3.5.2; no
-second request), else the account read back. A system whose answer still shows the account active is read
-again, and an account still active then is never reported revoked. scim2-server keeps to
-the RFC, so the other answers come from a system written here."""
+second request), else the account read back. A system whose answer still shows the
+account active is read again, and an account still active then is never reported revoked.
+scim2-server keeps to the RFC, so the other answers come from a system written here."""
 
 from __future__ import annotations
 
