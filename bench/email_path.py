@@ -47,7 +47,8 @@ from temporalio.testing import ActivityEnvironment
 
 from devtools import mailcapture, tls_smtp
 from devtools.procs import free_port
-from offboarding.activities.email import SMTP_WIRE, Mailer
+from offboarding.activities.email import Mailer
+from offboarding.activities.mime import SMTP_WIRE
 from offboarding.activities.smtp_pool import SmtpPool
 from offboarding.config import Settings
 from offboarding.models.records import EmailRequest

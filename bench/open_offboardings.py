@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.throughput import Stack, client_files, say
+from bench.stack import Stack, say
+from bench.throughput import client_files
 from offboarding.client import OffboardingClient
 from offboarding.models.status import Timings
 from offboarding.temporal import connect, register_search_attributes

@@ -9,16 +9,11 @@ close: the server accepted the message but the connection broke before we heard 
 from __future__ import annotations
 
 import asyncio
-import email.policy
 import email.utils
-import functools
 import mimetypes
 import re
-import secrets
 from datetime import UTC, datetime, timedelta
 from email import encoders
-from email._policybase import Compat32
-from email.header import Header, decode_header, make_header
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
@@ -38,6 +33,14 @@ from offboarding.activities.bounded_render import (
     filters,
     render_all,
 )
+from offboarding.activities.mime import (
+    SMTP_WIRE,
+    address,
+    bare,
+    boundary,
+    header_value,
+    subject_of,
+)
 from offboarding.activities.outbox import FileOutbox, Outbox
 from offboarding.activities.smtp_pool import SmtpPool
 from offboarding.activities.stores import BundleStore, FileSystemStore, safe_key
@@ -52,52 +55,6 @@ NOT_OVERRIDABLE = frozenset({"layout.html", "closure_report.html"})
 archive's report. Every ``NAME.txt`` can be (``playbooks``)."""
 LINK_STAND_IN = "https://portal.invalid/o/(your-link)"
 """What a playbook's template is first rendered with instead of the recipient's link."""
-
-
-class _Wire(Compat32):
-    """compat32 with CRLF line endings, the policy the MIME classes below are built for,
-    writing a printable ASCII header that fits on its line as it is: compat32 runs every
-    header through ``email.header.Header`` to fold it, which was a quarter of a message's
-    CPU (bench/README.md, issue 24) and gives the same bytes for such a header
-    (``tests/unit/test_mail_wire.py`` checks it on generated headers)."""
-
-    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
-        if (isinstance(value, str) and value.isascii() and value.isprintable()
-                and len(name) + 2 + len(value) <= LINE):
-            return f"{name}: {value}{self.linesep}"
-        return str(super()._fold(name, value, sanitize))  # type: ignore[misc]
-
-
-LINE = 78
-SMTP_WIRE = _Wire(linesep="\r\n", max_line_length=LINE)
-
-
-@functools.lru_cache(maxsize=1024)
-def _address(value: str) -> str:
-    """An address with its display name RFC 2047-encoded when it is not ASCII (the same
-    few addresses recur in every message: parsed once)."""
-    if value.isascii():
-        return value
-    name, addr = email.utils.parseaddr(value)
-    return email.utils.formataddr((name, addr), charset="utf-8") if addr else value
-
-
-def _boundary() -> str:
-    return f"=_{secrets.token_hex(16)}"
-
-
-@functools.lru_cache(maxsize=16)
-def _bare(address: str) -> str:
-    """The address alone, as the SMTP envelope takes it (parsed once per worker)."""
-    return email.utils.parseaddr(address)[1]
-
-
-def _header(value: str) -> str:
-    return value if value.isascii() else Header(value, "utf-8").encode()
-
-
-def subject_of(msg: Message) -> str:
-    return str(make_header(decode_header(str(msg["Subject"]))))
 
 
 def _unbuildable(req: EmailRequest, rendered: Rendered) -> None:
@@ -198,26 +155,24 @@ class Mailer:
         html = self.env.get_template("layout.html").render(
             subject=subject, blocks=_paragraphs(body)
         )
-        # A boundary of our own: left to the generator, each message compiled a regular
-        # expression to check a random one against the text. 128 random bits are not in it.
-        alternative = MIMEMultipart("alternative", boundary=_boundary())
+        alternative = MIMEMultipart("alternative", boundary=boundary())
         alternative.attach(MIMEText(body.strip() + "\n", "plain", "utf-8"))
         alternative.attach(MIMEText(html, "html", "utf-8"))
         attachments = [self._attachment(att) for att in req.attachments]
         if attachments:
-            msg: Message = MIMEMultipart("mixed", boundary=_boundary())
+            msg: Message = MIMEMultipart("mixed", boundary=boundary())
             msg.attach(alternative)
             for part in attachments:
                 msg.attach(part)
         else:
             msg = alternative
-        msg["Subject"] = _header(subject)
+        msg["Subject"] = header_value(subject)
         msg["From"] = self._sender(req)
         if req.reply_to is not None:
-            msg["Reply-To"] = _address(req.reply_to)
-        msg["To"] = ", ".join(_address(a) for a in self.recipients(req))
+            msg["Reply-To"] = address(req.reply_to)
+        msg["To"] = ", ".join(address(a) for a in self.recipients(req))
         if req.cc:
-            msg["Cc"] = ", ".join(_address(a) for a in req.cc)
+            msg["Cc"] = ", ".join(address(a) for a in req.cc)
         msg["Date"] = email.utils.formatdate(usegmt=True)
         msg["Message-ID"] = self.message_id(req.records, req.key)
         msg["X-Offboarding-Workflow"] = req.workflow_id
@@ -260,9 +215,9 @@ class Mailer:
         """The worker's From address, under the playbook's display name when it has one
         (RFC 2047-encoded when it is not ASCII, quoted when it holds a comma or quote)."""
         if req.sender_name is None:
-            return _address(self.settings.mail_from)
-        address = email.utils.parseaddr(self.settings.mail_from)[1] or self.settings.mail_from
-        return email.utils.formataddr((req.sender_name, address), charset="utf-8")
+            return address(self.settings.mail_from)
+        bare_from = bare(self.settings.mail_from) or self.settings.mail_from
+        return email.utils.formataddr((req.sender_name, bare_from), charset="utf-8")
 
     def _attachment(self, att: Attachment) -> MIMEBase:
         name = PurePosixPath(att.path).name
@@ -318,7 +273,7 @@ class Mailer:
                     link: dict[str, Any]) -> EmailReceipt:
         s = self.settings
         meter = activity.metric_meter()
-        sender = _bare(s.mail_from)
+        sender = bare(s.mail_from)
         def failed(error: str) -> None:
             meter.create_counter("offboarding_emails_failed", "Emails refused or failed").add(
                 1, {"template": req.template, "error": error})

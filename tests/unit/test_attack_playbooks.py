@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.exceptions import ApplicationError
 
-from offboarding.activities.email import SMTP_WIRE, Mailer, subject_of
+from offboarding.activities.email import Mailer
+from offboarding.activities.mime import SMTP_WIRE, subject_of
 from offboarding.config import Settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.loading import InputError

@@ -13,7 +13,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offboarding.activities.email import SMTP_WIRE, Mailer
+from offboarding.activities.email import Mailer
+from offboarding.activities.mime import SMTP_WIRE
 from offboarding.config import Settings
 from offboarding.models.records import EmailRequest
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from temporalio.exceptions import ApplicationError
 
-from offboarding.activities.email import Mailer, subject_of
+from offboarding.activities.email import Mailer
+from offboarding.activities.mime import subject_of
 from offboarding.config import Settings
 from offboarding.models.records import EmailRequest
 
