@@ -51,7 +51,8 @@ from typing import Any
 import httpx
 
 from bench.profiling import TICKS, cpu_seconds, tree_cpu_seconds
-from bench.throughput import Stack, percentile, say
+from bench.stack import Stack, say
+from bench.throughput import percentile
 from devtools.approvers import LINK
 from devtools.examples import example_client
 from devtools.procs import free_port, stop
@@ -143,7 +144,8 @@ def combine(samples: list[Sample]) -> dict[str, Any]:
             "stalls": sum(1 for x in latencies if x > STALL),
             "cpu_ms": {k: cpu[k] * 1000 / counted if counted else float("nan")
                        for k in PROCESSES},
-            "others_cores": (cpu["machine"] - sum(cpu[k] for k in PROCESSES)) / seconds,
+            "others_cores": max(0.0, cpu["machine"] - sum(cpu[k] for k in PROCESSES))
+            / seconds,
             "shares": [sum(col) / len(col) for col in zip(*shares, strict=True)]
             if shares else [],
             "portal_errors": list(dict.fromkeys(x for s in samples for x in s.failures))[:3]}
@@ -327,14 +329,20 @@ def _served_by(log: Path, offset: int) -> list[int]:
 
 
 def _failures(log: Path, offset: int) -> list[str]:
-    """What the portal logged going wrong since ``offset``: the distinct last lines of
-    its tracebacks (a 500 is logged with one)."""
+    """What the portal logged going wrong since ``offset``: the exception each traceback
+    ends with (a 500 is logged with one), distinct, the first three. Several processes'
+    lines may interleave: an access line inside a traceback is skipped."""
     with log.open("rb") as f:
         f.seek(offset)
         lines = f.read().decode(errors="replace").splitlines()
-    found = [line.strip() for i, line in enumerate(lines)
-             if i > 0 and lines[i - 1].startswith(" ") and not line.startswith((" ", "INFO"))
-             and ("Error" in line or "Exception" in line)]
+    found, inside = [], False
+    for line in lines:
+        if line.startswith("Traceback (most recent call last)"):
+            inside = True
+        elif inside and line and not line[0].isspace() and not line.startswith(
+                ("INFO", "WARNING", "ERROR", "During handling", "The above exception")):
+            found.append(line.strip())
+            inside = False
     return list(dict.fromkeys(found))[:3]
 
 
@@ -483,7 +491,7 @@ def report_lines(result: dict[str, Any]) -> list[str]:
                    f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | "
                    f"{r['max_ms']:,.0f} | {r['stalls']} | {r['errors']} | "
                    f"{cpu['portal']:.1f} / {cpu['worker']:.1f} / {cpu['server']:.1f} / "
-                   f"{cpu['bench']:.1f} | {_shares(r)} | {r['others_cores']:.2f} |")
+                   f"{cpu['bench']:.1f} | {_shares(r)} | {max(0.0, r['others_cores']):.2f} |")
     failed = [f"{r['workers']} process(es), {r['approvers']} approvers: "
               + ", ".join(f"{n} {kind}" for kind, n in r["error_kinds"].items())
               + "".join(f" (the portal logged `{line[:300]}`)"
