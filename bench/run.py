@@ -171,7 +171,7 @@ def main() -> None:
     p.add_argument("--open", type=int, default=5000, help="0 to leave it out")
     p.add_argument("--day-ms", type=int, default=20)
     p.add_argument("--email-messages", type=int, default=300, help="0 to leave it out")
-    p.add_argument("--portal-seconds", type=float, default=15.0,
+    p.add_argument("--portal-seconds", type=float, default=10.0,
                    help="each page-view run of the portal's load (bench/portal_load.py); "
                         "0 to leave it out")
     p.add_argument("--storage", choices=["filesystem", "s3"], default="filesystem",
