@@ -28,7 +28,14 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import email_path, open_offboardings, portal_load, profiling, throughput
+from bench import (
+    email_path,
+    open_offboardings,
+    portal_load,
+    portal_report,
+    profiling,
+    throughput,
+)
 from bench.report import chart, cluster_report, report
 from bench.stack import Stack, say
 from bench.throughput import percentile
@@ -206,7 +213,8 @@ def main() -> None:
             asyncio.run(email_path.measure_all(args.email_messages, 3)))
     if args.portal_seconds:
         say("== the approvals portal under load")
-        portal = portal_load.report_lines(asyncio.run(portal_load.measure(args.portal_seconds)))
+        portal = portal_report.report_lines(
+            asyncio.run(portal_load.measure(args.portal_seconds)))
         extra += [line for line in portal if line.startswith(("- ", "  - "))]
         extra.append("  - the portal's tables and what limits it: "
                      "[results-portal.md](results-portal.md)")
