@@ -111,8 +111,7 @@ class FileSystemStore:
 
 def _write_synced(path: Path, data: bytes) -> None:
     """A new file, on disk before the bundle is renamed into sight: written and synced
-    through one descriptor (reopening each file to sync it cost a third of the archive's
-    file work, bench/README.md)."""
+    through one descriptor, not written, reopened and synced."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:
         view = memoryview(data)
