@@ -37,9 +37,7 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import date, timedelta
@@ -56,7 +54,7 @@ from bench.load import (
     query_alone,
 )
 from bench.portal_report import report_lines
-from bench.stack import Stack, say
+from bench.stack import Stack, fresh_stack, say
 from devtools.approvers import LINK
 from devtools.examples import example_client
 from devtools.procs import free_port, stop
@@ -245,20 +243,10 @@ async def measure(seconds: float = 10.0, rounds: int = 3,
                   approvers: tuple[int, ...] = (1, 10, 50), offboardings: int = 24,
                   decisions: int = 10, keepalive: bool = False) -> dict[str, Any]:
     """On a stack of its own, removed afterwards (kept and named when the run fails)."""
-    tmp = Path(tempfile.mkdtemp(prefix="offboarding-bench-portal-"))
-    stack = Stack(tmp)
-    try:
-        stack.start(TASK_QUEUE)
-        result = await run(stack, seconds=seconds, rounds=rounds, workers=workers,
-                           approvers=approvers, offboardings=offboardings,
-                           decisions=decisions, keepalive=keepalive)
-    except BaseException:
-        stack.close()
-        say(f"failed: the servers' logs are kept in {tmp}")
-        raise
-    stack.close()
-    shutil.rmtree(tmp, ignore_errors=True)
-    return result
+    async with fresh_stack(task_queue=TASK_QUEUE) as stack:
+        return await run(stack, seconds=seconds, rounds=rounds, workers=workers,
+                         approvers=approvers, offboardings=offboardings,
+                         decisions=decisions, keepalive=keepalive)
 
 
 def _ints(text: str) -> tuple[int, ...]:

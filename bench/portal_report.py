@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.report import verdict
+
 TARGET_PAGES, TARGET_P99_MS, TARGET_APPROVERS = 150, 150, 10
 STALL = 5.0
 """Seconds: a view this slow is a stall, not queueing (see ``limits``)."""
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**missed**"
 
 
 def _target(result: dict[str, Any]) -> dict[str, Any] | None:

@@ -37,7 +37,7 @@ from bench import (
     throughput,
 )
 from bench.report import chart, cluster_report, report
-from bench.stack import Stack, say
+from bench.stack import Stack, fresh_stack, say
 from bench.throughput import percentile
 from devtools.cluster import NUM_HISTORY_SHARDS, Cluster
 
@@ -47,20 +47,11 @@ T = TypeVar("T")
 
 def on_fresh_stack(work: Callable[[Stack], Coroutine[Any, Any, T]],
                    storage: str = "filesystem") -> T:
-    """Runs ``work`` on servers of its own; their directory (logs, SQLite file) is removed
-    afterwards, or kept and named when the work failed."""
-    tmp = Path(tempfile.mkdtemp(prefix="offboarding-bench-"))
-    stack = Stack(tmp, storage)
-    try:
-        stack.start("bench-offboarding")
-        result = asyncio.run(work(stack))
-    except BaseException:
-        stack.close()
-        say(f"failed: the servers' logs are kept in {tmp}")
-        raise
-    stack.close()
-    shutil.rmtree(tmp, ignore_errors=True)
-    return result
+    """Runs ``work`` on servers of its own (bench/stack.py's ``fresh_stack``)."""
+    async def inside() -> T:
+        async with fresh_stack(storage) as stack:
+            return await work(stack)
+    return asyncio.run(inside())
 
 
 def on_cluster(work: Callable[[Stack], Coroutine[Any, Any, T]],

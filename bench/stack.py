@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,3 +129,21 @@ class CpuMeter:
     def per(self, n: int) -> dict[str, float]:
         return {name: (count() - self.before[name]) / n
                 for name, count in self.counters.items()}
+
+
+@asynccontextmanager
+async def fresh_stack(storage: str = "filesystem",
+                      task_queue: str = "bench-offboarding") -> AsyncIterator[Stack]:
+    """A started stack on servers of its own; their directory (logs, SQLite file) is
+    removed afterwards, or kept and named when the work failed."""
+    tmp = Path(tempfile.mkdtemp(prefix="offboarding-bench-"))
+    stack = Stack(tmp, storage)
+    try:
+        stack.start(task_queue)
+        yield stack
+    except BaseException:
+        stack.close()
+        say(f"failed: the servers' logs are kept in {tmp}")
+        raise
+    stack.close()
+    shutil.rmtree(tmp, ignore_errors=True)
