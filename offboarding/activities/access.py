@@ -263,10 +263,11 @@ class AccessRevoker:
         answered = await scim.deactivate(found)
         if answered is False:
             return AccountResult(user=user, result="already-gone", scim_id=scim_id)
-        # The system's own answer to the change says where the account stands; only a
-        # system that answered with no account (204) or one still active is read again.
-        after = answered if isinstance(answered, User) and answered.active is False \
-            else await scim.get(scim_id)
+        # The system's own answer to the change says where the account stands, if it is
+        # this account's; any other answer (none, another account's, one still active) is
+        # checked by reading the account again.
+        said = answered if isinstance(answered, User) and answered.id == scim_id else None
+        after = said if said is not None and said.active is False else await scim.get(scim_id)
         if after is not None and after.active is not False:
             raise ApplicationError(f"{scim.name}: {user} is still active after the change",
                                    type="ScimNotRevoked")

@@ -15,12 +15,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from devtools.scim import ScimServer
 from offboarding.activities.access import AccessRevoker
-from offboarding.config import Settings
+from offboarding.config import Settings as WorkerSettings
 from offboarding.models.records import RevokeRequest
 from tests.helpers import reply
 
@@ -35,6 +37,8 @@ class Answers(BaseHTTPRequestHandler):
     patch_applies: ClassVar[bool] = False
     active: ClassVar[bool] = True
     seen: ClassVar[list[str]] = []
+    answered_as: ClassVar[dict[str, Any] | None] = None
+    """What the PATCH's answer says instead of the account as it is, when set."""
 
     def _account(self) -> dict[str, Any]:
         return {"schemas": [USER], "id": "id-ann", "userName": "ann", "active": self.active}
@@ -65,14 +69,15 @@ class Answers(BaseHTTPRequestHandler):
             self.send_response(204)
             self.end_headers()
         else:
-            reply(self, 200, "application/scim+json", json.dumps(self._account()).encode())
+            answer = {**self._account(), **(self.answered_as or {})}
+            reply(self, 200, "application/scim+json", json.dumps(answer).encode())
 
     def log_message(self, *args: object) -> None:
         pass
 
 
 @pytest.fixture
-def system(settings: Settings) -> Iterator[tuple[AccessRevoker, type[Answers]]]:
+def system(settings: WorkerSettings) -> Iterator[tuple[AccessRevoker, type[Answers]]]:
     handler = type("ThisTest", (Answers,), {"seen": [], "active": True})
     web = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=web.serve_forever, daemon=True).start()
@@ -114,7 +119,7 @@ async def test_an_answer_without_the_account_has_it_read_back(
 
 
 async def test_scim2_server_answers_with_the_account_so_it_is_not_read_again(
-    settings: Settings, scim: ScimServer,
+    settings: WorkerSettings, scim: ScimServer,
 ) -> None:
     scim.add_user("crm", "dee-x9")
     req = RevokeRequest(workflow_id="wf-answers", system="crm", mode="deactivate",
@@ -127,3 +132,34 @@ async def test_scim2_server_answers_with_the_account_so_it_is_not_read_again(
     asked = [line.split('"')[1] for line in scim.log.read_text().splitlines()
              if f"/Users/{scim_id}" in line]
     assert asked == [f"PATCH /crm/v2/Users/{scim_id}?attributes=active HTTP/1.1"], asked
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(answer="still-active", applies=False, said={"id": "id-other", "active": False})
+@given(answer=st.sampled_from(["still-active", "no-content"]), applies=st.booleans(),
+       said=st.fixed_dictionaries({}, optional={
+           "id": st.sampled_from(["id-ann", "id-other", ""]),
+           "userName": st.sampled_from(["ann", "bob"]),
+           "active": st.sampled_from([True, False, None])}))
+async def test_whatever_the_answer_says_the_account_counts_as_revoked_only_when_it_is(
+    system: tuple[AccessRevoker, type[Answers]], answer: str, applies: bool,
+    said: dict[str, Any],
+) -> None:
+    """Answers a careless or hostile system might give: another account, no id, no
+    ``active``, any of them inactive while the account itself stays active. Deactivated is
+    reported only when the system holds the account inactive, or when its answer names
+    this very account as inactive (its own word on it, as a read would be)."""
+    revoker, handler = system
+    handler.patch_answer, handler.patch_applies, handler.answered_as = answer, applies, said
+    handler.active = True
+    try:
+        result = await ActivityEnvironment().run(revoker.revoke_access, REQ)
+    except ApplicationError as err:
+        assert handler.active, "refused although the account is inactive"
+        assert err.type in ("ScimNotRevoked", "ScimRejected"), err
+        return
+    assert [(a.user, a.result) for a in result.accounts] == [("ann", "deactivated")]
+    its_word = answer != "no-content" and said.get("id", "id-ann") == "id-ann" \
+        and said.get("active", handler.active) is False
+    assert handler.active is False or its_word, f"reported deactivated after {said}"
