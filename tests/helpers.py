@@ -183,6 +183,16 @@ async def portal_server(settings: Settings, client: Client
         await task
 
 
+def scim_service_config(*, patch: bool, filter_: bool, max_results: int) -> dict[str, Any]:
+    """The ServiceProviderConfig (RFC 7644 §5) of a SCIM system a test writes for itself:
+    what it announces of PATCH and filtering, nothing else."""
+    return {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+            "patch": {"supported": patch}, "bulk": {"supported": False},
+            "filter": {"supported": filter_, "maxResults": max_results},
+            "changePassword": {"supported": False}, "sort": {"supported": False},
+            "etag": {"supported": False}, "authenticationSchemes": []}
+
+
 def reply(handler: BaseHTTPRequestHandler, status: int, content_type: str, body: bytes) -> None:
     """Answers a request to one of the small HTTP servers a test writes for itself."""
     handler.send_response(status)

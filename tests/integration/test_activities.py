@@ -30,7 +30,7 @@ from offboarding.config import Settings
 from offboarding.models.records import EmailRequest, RevokeRequest
 from offboarding.models.stages import StepKey
 from offboarding.workflows.state import OffboardingState
-from tests.helpers import client_file, reply
+from tests.helpers import client_file, reply, scim_service_config
 
 CONTEXT = {"contact": {"name": "<script>alert(1)</script> & Co"}, "client_name": "Initech",
            "account_manager": "Client Services"}
@@ -211,12 +211,7 @@ class SameFirstPage(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.startswith("/ServiceProviderConfig"):
-            body: dict[str, Any] = {
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-                "patch": {"supported": True}, "bulk": {"supported": False},
-                "filter": {"supported": False, "maxResults": 2},
-                "changePassword": {"supported": False}, "sort": {"supported": False},
-                "etag": {"supported": False}, "authenticationSchemes": []}
+            body = scim_service_config(patch=True, filter_=False, max_results=2)
         elif self.path.startswith("/Users/"):  # no account has that id
             body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
                     "status": "404", "detail": "not found"}

@@ -24,7 +24,7 @@ from devtools.scim import ScimServer
 from offboarding.activities.access import AccessRevoker
 from offboarding.config import Settings as WorkerSettings
 from offboarding.models.records import RevokeRequest
-from tests.helpers import reply
+from tests.helpers import reply, scim_service_config
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -46,12 +46,7 @@ class Answers(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.seen.append(f"GET {self.path.split('?')[0]}")
         if self.path.startswith("/ServiceProviderConfig"):
-            body: dict[str, Any] = {
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-                "patch": {"supported": True}, "bulk": {"supported": False},
-                "filter": {"supported": True, "maxResults": 10},
-                "changePassword": {"supported": False}, "sort": {"supported": False},
-                "etag": {"supported": False}, "authenticationSchemes": []}
+            body = scim_service_config(patch=True, filter_=True, max_results=10)
         elif self.path.startswith("/Users/"):
             body = self._account()
         else:
