@@ -41,6 +41,7 @@ from scim2_models import (
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from offboarding.activities.blocking import Progress
 from offboarding.config import ScimSystem, Settings
 from offboarding.models.records import AccountResult, RevokeRequest, SystemRevocation
 from offboarding.tracing import span
@@ -157,6 +158,7 @@ class ScimClient:
         size = config.filter.max_results if config.filter and config.filter.max_results else 100
         wanted, number = user.casefold(), 0
         seen: set[str] = set()  # ids listed so far
+        beat = Progress()
         while True:
             number += 1
             page = _expect(ListResponse, await self.scim.query(
@@ -172,7 +174,7 @@ class ScimClient:
                     f"accounts already listed (the system ignores startIndex); cannot tell "
                     f"whether {user} exists", type="ScimRejected", non_retryable=True)
             seen |= new
-            activity.heartbeat(f"{self.name}: looked through {len(seen)} of "
+            beat(f"{self.name}: looked through {len(seen)} of "
                                f"{page.total_results} accounts for {user}")
             if not accounts or len(seen) >= (page.total_results or 0):
                 return None
@@ -241,8 +243,9 @@ class AccessRevoker:
         revoked = activity.metric_meter().create_counter(
             "offboarding_accounts_revoked", "Client accounts deactivated, deleted or "
             "found already gone")
+        beat = Progress()
         for n, user in enumerate(req.users, 1):
-            activity.heartbeat(f"{n}/{len(req.users)}")
+            beat(f"{n}/{len(req.users)}")
             result = await self._revoke_one(scim, user, req.mode)
             revoked.add(1, {"system": req.system, "result": result.result})
             results.append(result)

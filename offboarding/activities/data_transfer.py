@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from offboarding.activities import data_sets
-from offboarding.activities.blocking import in_thread
+from offboarding.activities.blocking import Progress, in_thread
 from offboarding.activities.stores import (
     BundleExists,
     BundleStore,
@@ -54,13 +54,14 @@ class DataTransfer:
         buf = io.BytesIO()
         entries: list[dict[str, Any]] = []
         skipped: list[dict[str, str]] = []
+        beat = Progress()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, rel in req.data_sets:
                 added, passed = await in_thread(self._add_data_set, zf, req.client_id, name,
                                                 rel, detail=name)
                 entries += added
                 skipped += passed
-                activity.heartbeat(name)
+                beat(name)
         package = buf.getvalue()
         manifest_bytes = json.dumps({
             "client_id": req.client_id, "package": "data.zip",

@@ -21,6 +21,7 @@ from devtools import mailcapture
 from devtools.mailcapture import MailCapture
 from devtools.procs import free_port
 from devtools.scim import ScimServer
+from offboarding.activities import blocking
 from offboarding.activities.access import AccessRevoker
 from offboarding.activities.archive import Archiver
 from offboarding.activities.blocking import in_thread
@@ -128,6 +129,28 @@ async def test_accounts_are_revoked_and_one_already_gone_counts_as_revoked(
         AccessRevoker(settings).revoke_access,
         RevokeRequest(workflow_id="wf-4", system="crm", mode="delete", users=["ann-x1"]))
     assert deleted.accounts[0].result == "deleted" and "ann-x1" not in scim.users("crm")
+
+
+async def test_a_quick_revocation_costs_no_heartbeat_and_a_long_one_reports_its_progress(
+    settings: Settings, scim: ScimServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each heartbeat is a round trip to Temporal's server: one that ends in milliseconds
+    has nothing to report. A long one (here: one that has already run past the threshold,
+    which the test sets to nothing) heartbeats before each account, as "n/total"."""
+    beats: list[tuple[Any, ...]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    users = [f"quick-{n}" for n in range(3)]
+    for user in users:
+        scim.add_user("crm", user)
+    revoker = AccessRevoker(settings)
+    req = RevokeRequest(workflow_id="wf-4h", system="crm", mode="deactivate", users=users)
+    assert [a.result for a in (await env.run(revoker.revoke_access, req)).accounts] == \
+        ["deactivated"] * 3
+    assert beats == []
+    monkeypatch.setattr(blocking, "BEAT_AFTER", 0.0)
+    await env.run(revoker.revoke_access, req.model_copy(update={"workflow_id": "wf-4i"}))
+    assert beats == [("1/3",), ("2/3",), ("3/3",)]
 
 
 ACME = "urn:example:params:scim:schemas:extension:acme:2.0:User"
