@@ -46,6 +46,8 @@ def build_worker(client: Client, settings: Settings, *, graceful_seconds: float 
         graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
         deployment_config=deployment(settings),
         workflow_runner=workflow_runner(settings.workflow_sandbox),
+        sticky_queue_schedule_to_start_timeout=timedelta(
+            seconds=settings.sticky_queue_timeout_seconds),
     )
 
 
