@@ -174,8 +174,8 @@ class ScimClient:
                     f"accounts already listed (the system ignores startIndex); cannot tell "
                     f"whether {user} exists", type="ScimRejected", non_retryable=True)
             seen |= new
-            beat(f"{self.name}: looked through {len(seen)} of "
-                               f"{page.total_results} accounts for {user}")
+            beat(f"{self.name}: looked through {len(seen)} of {page.total_results} "
+                 f"accounts for {user}")
             if not accounts or len(seen) >= (page.total_results or 0):
                 return None
 

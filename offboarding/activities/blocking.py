@@ -4,7 +4,8 @@ The worker's event loop also runs every workflow, so reading, compressing and wr
 files happen in a thread. The activity keeps heartbeating from the loop meanwhile (the
 SDK's heartbeat is not callable from another thread): a long export or archive shows it
 is alive, and a worker killed in the middle is noticed within the heartbeat timeout
-rather than the much longer start-to-close timeout.
+rather than the much longer start-to-close timeout. ``Progress`` does the same for work
+done in steps on the loop, only once it has run long enough to need it.
 """
 
 from __future__ import annotations
