@@ -14,9 +14,9 @@ async def test_a_task_waits_for_the_worker_holding_its_offboarding_as_long_as_se
         dev_env: WorkflowEnvironment, settings: Settings) -> None:
     """The sticky queue's timeout bounds how long an approver's page hangs when sdk-core
     answers a status query only after the server gives up on the worker's own queue (about
-    one in 5,000 under load): 3 s by default instead of the SDK's 10."""
+    one in 5,000 under load): the SDK's 10 s unless a deployment sets it lower."""
     built = build_worker(dev_env.client, settings)
-    assert built.config()["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=3)
+    assert built.config()["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=10)
     quick = settings.model_copy(update={"sticky_queue_timeout_seconds": 1.5,
                                         "task_queue": f"{settings.task_queue}-quick"})
     assert build_worker(dev_env.client, quick).config()[
