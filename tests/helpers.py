@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import uvicorn
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
@@ -26,7 +27,7 @@ from devtools.minio import MinioServer
 from devtools.procs import free_port
 from devtools.scim import ScimServer
 from offboarding.activities.registry import build_activities
-from offboarding.config import Settings
+from offboarding.config import Settings, SettingsError, load_settings
 from offboarding.models.client_file import ClientFile
 from offboarding.models.status import OffboardingStatus
 from offboarding.portal.app import build_app
@@ -200,3 +201,12 @@ def reply(handler: BaseHTTPRequestHandler, status: int, content_type: str, body:
     handler.send_header("Content-Length", str(len(body)))
     handler.end_headers()
     handler.wfile.write(body)
+
+
+def refuse_setting(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    """Settings from the environment alone, with ``variable`` set to ``value``: refused
+    when loaded, with the variable named."""
+    monkeypatch.setenv("OFFBOARDING_ENV_FILE", "/nonexistent")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()

@@ -24,10 +24,11 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from offboarding.client import Refused
-from offboarding.config import Settings, SettingsError, load_settings
+from offboarding.config import Settings, load_settings
 from offboarding.portal.app import HEADERS, build_app
 from offboarding.portal.main import server_config
 from offboarding.security.links import new_key_file
+from tests.helpers import refuse_setting
 
 PORTAL = "https://portal.example"
 EXPECTED = {name.decode(): value.decode() for name, value in HEADERS}
@@ -163,7 +164,4 @@ async def test_forwarded_headers_are_believed_only_from_the_configured_proxies(
 @pytest.mark.parametrize("wrong", ["*", "proxy.example", "10.0.0.0/33", "[1]"])
 def test_a_trusted_proxy_that_is_not_an_address_is_refused_by_name(
         monkeypatch: pytest.MonkeyPatch, wrong: str) -> None:
-    monkeypatch.setenv("OFFBOARDING_ENV_FILE", "/nonexistent")
-    monkeypatch.setenv("OFFBOARDING_PORTAL_TRUSTED_PROXIES", wrong)
-    with pytest.raises(SettingsError, match="OFFBOARDING_PORTAL_TRUSTED_PROXIES"):
-        load_settings()
+    refuse_setting(monkeypatch, "OFFBOARDING_PORTAL_TRUSTED_PROXIES", wrong)
