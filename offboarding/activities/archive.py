@@ -37,7 +37,7 @@ class Archiver:
         """Where the exports are: their manifests are archived too."""
         self.outbox: Outbox = outbox or FileOutbox(settings.outbox_dir)
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
+            loader=jinja2.FileSystemLoader(TEMPLATES), auto_reload=False,  # packaged
             autoescape=True,
             undefined=jinja2.StrictUndefined,
         )

@@ -84,8 +84,10 @@ class Mailer:
         self.outbox: Outbox = outbox or FileOutbox(settings.outbox_dir)
         self.pool = SmtpPool(settings)
         self.links = settings.links()
+        # The packaged templates do not change under a running worker: not stat()ed again
+        # for each message (jinja's auto_reload), two file checks a message.
         self.env = filters(jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
+            loader=jinja2.FileSystemLoader(TEMPLATES), auto_reload=False,
             autoescape=jinja2.select_autoescape(["html"]), **TEXT_OPTIONS))
 
     def message_id(self, workflow_id: str, key: str) -> str:
