@@ -13,7 +13,8 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.measure import Measurement
+from rich.table import Column, Table
 
 from offboarding.models.playbook import Playbook
 from offboarding.models.status import OffboardingStatus, Step
@@ -137,13 +138,19 @@ class Renderer:
                                f"{len(st.emails)} emails sent")
 
     def rows(self, rows: list[dict[str, Any]]) -> None:
-        t = Table("workflow", "status", "reason", "stage", "waiting for", "flags", "age (days)")
+        """Nothing is wrapped: a workflow id is copied from here into the next command, and
+        a long wait on one row (a playbook's gates) squeezed the 120 columns and broke
+        every id across two lines. The table is as wide as its longest row needs."""
+        t = Table(*(Column(name, no_wrap=True) for name in (
+            "workflow", "status", "reason", "stage", "waiting for", "flags", "age (days)")))
         for r in rows:
             flags = " ".join(f for f, on in (("OVERDUE", r["overdue"]),
                                              ("short-notice", r["short_notice"])) if on)
             t.add_row(r["workflow_id"], r["status"], r["reason"] or "", r["stage"] or "",
                       r["waiting_for"] or "", flags, f"{r['age_days']}")
-        self.console.print(t)
+        wide = Measurement.get(self.console, self.console.options.update_width(10_000), t)
+        Console(file=self.out, width=max(self.console.width, wide.maximum),
+                highlight=False).print(t)
         self.line(f"{len(rows)} offboarding(s)")
 
 
