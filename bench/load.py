@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.portal_report import STALL
 from bench.profiling import TICKS, cpu_seconds, tree_cpu_seconds
 from bench.stack import Stack
 from bench.throughput import percentile
@@ -74,6 +73,9 @@ class Sample:
     """Views each portal process served, most first."""
     failures: list[str] = field(default_factory=list)
     """What the portal logged going wrong."""
+    lost: int = 0
+    """Status queries the worker answered too late, asked again (its log's "Query not
+    found when attempting to respond to it")."""
 
 
 def combine(samples: list[Sample]) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def combine(samples: list[Sample]) -> dict[str, Any]:
             "p95_ms": percentile(latencies, 0.95) * 1000,
             "p99_ms": percentile(latencies, 0.99) * 1000,
             "max_ms": max(latencies, default=float("nan")) * 1000,
-            "stalls": sum(1 for x in latencies if x > STALL),
+            "lost": sum(s.lost for s in samples),
             "cpu_ms": {k: cpu[k] * 1000 / counted if counted else float("nan")
                        for k in PROCESSES},
             "others_cores": max(0.0, cpu["machine"] - sum(cpu[k] for k in PROCESSES))
@@ -114,7 +116,7 @@ async def closed_loop(concurrency: int, seconds: float, counters: Counters,
     as soon as its last one is answered, for ``seconds``; ``request(http, i)`` sends the
     i-th and returns None, or what went wrong. The rate (and CPU per request) counts the
     answers within the window; the latencies are every request's started in it, those
-    answered after it included (a stalled one counts in the percentiles, not the rate)."""
+    answered after it included (a slow one counts in the percentiles, not the rate)."""
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     within = 0

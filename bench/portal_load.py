@@ -53,7 +53,7 @@ from bench.load import (
     page_views,
     query_alone,
 )
-from bench.portal_report import report_lines
+from bench.portal_report import LOST, report_lines
 from bench.stack import Stack, fresh_stack, say
 from devtools.approvers import LINK
 from devtools.examples import example_client
@@ -142,6 +142,13 @@ def _served_by(log: Path, offset: int) -> list[int]:
     return sorted(Counter(SERVED.findall(text)).values(), reverse=True)
 
 
+def _lost(log: Path, offset: int) -> int:
+    """Status queries the worker answered too late since ``offset`` in its log."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace").count(LOST)
+
+
 def _failures(log: Path, offset: int) -> list[str]:
     """What the portal logged going wrong since ``offset``: the exception each traceback
     ends with (a 500 is logged with one), distinct, the first three. Several processes'
@@ -187,6 +194,7 @@ async def run(stack: Stack, *, seconds: float, rounds: int, workers: tuple[int, 
     await register_search_attributes(client)
     worker = stack.start_process([sys.executable, "worker.py"], "worker.log", "worker polling")
     counters = Counters(stack, worker.pid)
+    worker_log = stack.dir / "worker.log"
     cli = OffboardingClient(client, TASK_QUEUE)
     total = offboardings + decisions * len(workers) * rounds
     say(f"portal: starting {total} terminations ({offboardings} for page views, "
@@ -208,9 +216,10 @@ async def run(stack: Stack, *, seconds: float, rounds: int, workers: tuple[int, 
                 await _check_pages(pages)  # and every process has its templates and client
                 for c in approvers:
                     await counters.quiet()
-                    offset = log.stat().st_size
+                    offset, at = log.stat().st_size, worker_log.stat().st_size
                     sample = await page_views(pages, c, seconds, counters, keepalive)
                     sample.served_by = _served_by(log, offset)
+                    sample.lost = _lost(worker_log, at)
                     if sample.errors:
                         sample.failures = _failures(log, offset)
                     views.setdefault((count, c), []).append(sample)
@@ -226,8 +235,10 @@ async def run(stack: Stack, *, seconds: float, rounds: int, workers: tuple[int, 
                 counters.portal = None
         for c in (1, 10):
             await counters.quiet()
-            queries.setdefault(c, []).append(
-                await query_alone(cli, viewed, c, seconds, counters))
+            at = worker_log.stat().st_size
+            alone = await query_alone(cli, viewed, c, seconds, counters)
+            alone.lost = _lost(worker_log, at)
+            queries.setdefault(c, []).append(alone)
         say(f"  round {round_ + 1}/{rounds}: the status query alone, 1 and 10 at a time")
     return {"seconds": seconds, "rounds": rounds, "offboardings": offboardings,
             "links": len(pages), "keepalive": keepalive, "cores": os.cpu_count(),
