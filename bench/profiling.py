@@ -56,7 +56,11 @@ class Sampler:
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)  # py-spy writes what it sampled, then exits
-        _, err = self.proc.communicate(timeout=60)
+        try:
+            _, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # seen once: its profile written, py-spy still there
+            self.proc.kill()
+            _, err = self.proc.communicate()
         if not self.out.exists():
             raise RuntimeError(f"py-spy wrote no profile: {err.decode()[-1000:]}")
 
