@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Column, Table
+from rich.text import Text
 
 from offboarding.models.playbook import Playbook
 from offboarding.models.status import OffboardingStatus, Step
@@ -140,18 +141,29 @@ class Renderer:
     def rows(self, rows: list[dict[str, Any]]) -> None:
         """Nothing is wrapped: a workflow id is copied from here into the next command, and
         a long wait on one row (a playbook's gates) squeezed the 120 columns and broke
-        every id across two lines. The table is as wide as its longest row needs."""
+        every id across two lines. The table is as wide as its longest row needs (up to
+        10,000 columns; past that a value ends in an ellipsis: ``--json`` has it whole)."""
         t = Table(*(Column(name, no_wrap=True) for name in (
             "workflow", "status", "reason", "stage", "waiting for", "flags", "age (days)")))
         for r in rows:
             flags = " ".join(f for f, on in (("OVERDUE", r["overdue"]),
                                              ("short-notice", r["short_notice"])) if on)
-            t.add_row(r["workflow_id"], r["status"], r["reason"] or "", r["stage"] or "",
-                      r["waiting_for"] or "", flags, f"{r['age_days']}")
+            t.add_row(*(_literal(str(r[k] or "")) for k in (
+                "workflow_id", "status", "reason", "stage", "waiting_for")),
+                flags, f"{r['age_days']}")
         wide = Measurement.get(self.console, self.console.options.update_width(10_000), t)
         Console(file=self.out, width=max(self.console.width, wide.maximum),
                 highlight=False).print(t)
         self.line(f"{len(rows)} offboarding(s)")
+
+
+def _literal(value: str) -> Text:
+    """A value from visibility, where anyone with access to the namespace can write, shown
+    as it is: rich Text, so ``[/]`` is not markup (which stopped ``list``), and what a
+    terminal would act on or hide (escape sequences, line breaks, bidi controls) spelt out
+    as ``\\x1b``, ``\\n``, ``\\u202e``."""
+    return Text("".join(c if c.isprintable() else c.encode("unicode_escape").decode()
+                        for c in value))
 
 
 def counted(playbook: Playbook) -> str:

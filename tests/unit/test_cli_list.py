@@ -40,3 +40,34 @@ def test_every_workflow_id_and_wait_is_whole_on_its_line(rows: list[dict[str, An
         if r["waiting_for"]:
             assert f" {r['waiting_for']} " in line
     assert lines[-1] == f"{len(rows)} offboarding(s)"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="[]/\\ab =#:", min_size=1, max_size=40).filter(str.strip),
+       st.text(alphabet="[]/\\ab =#:", min_size=1, max_size=40).filter(str.strip))
+def test_what_visibility_holds_is_printed_literally(waiting: str, stage: str) -> None:
+    """Anyone with access to the namespace can start a workflow of this type with search
+    attributes of their own: ``[/]`` in one, read as rich markup, stopped ``list`` for
+    every operator."""
+    rows = [{"workflow_id": "offboarding-x1", "status": "RUNNING", "reason": stage,
+             "stage": stage, "waiting_for": waiting, "overdue": True,
+             "short_notice": False, "age_days": 1}]
+    out = io.StringIO()
+    Renderer(out, as_json=False).rows(rows)
+    [line] = [line for line in out.getvalue().splitlines() if " offboarding-x1 " in line]
+    assert f" {waiting} " in line and f" {stage} " in line
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_no_character_reaches_the_terminal_unshown(value: str) -> None:
+    """Escape sequences, line breaks and bidi controls in a search attribute are spelt out,
+    and the row stays one line."""
+    rows = [{"workflow_id": "offboarding-x1", "status": value, "reason": value,
+             "stage": value, "waiting_for": value, "overdue": False,
+             "short_notice": True, "age_days": 1}]
+    out = io.StringIO()
+    Renderer(out, as_json=False).rows(rows)
+    lines = out.getvalue().splitlines()
+    assert all(c.isprintable() for line in lines for c in line)
+    assert len(lines) == 6  # three of heading, the row, the bottom, the count
