@@ -71,10 +71,10 @@ class Settings(BaseSettings):
     conditions."""
     sticky_queue_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     """How long a task for a workflow this worker holds in its cache waits for it before
-    the server sends it to any worker (the SDK's default, 10 s). About one status query in
-    5,000 (sdk-core 1.35, 10 at a time) is answered only once this passes, so it is how
-    long an approver's page can hang; 3 s cut that to 3 s but cost the server about 7% more
-    CPU per offboarding on a saturated machine (bench/README.md)."""
+    the server sends it to any worker (the SDK's default, 10 s). Now and then sdk-core 1.35
+    answers a status query only once this passes; the CLI and the portal do not wait for
+    that, they ask again after 2 s (``client.QUERY_PATIENCE``). 3 s cost the server about 7%
+    more CPU per offboarding on a saturated machine (bench/README.md)."""
     require_second_ops: bool = True
     """Redirecting a contact and skipping access revocation need two different ops people
     (two --by). Turn off only where one person acting alone is acceptable."""

@@ -12,9 +12,8 @@ from offboarding.worker import build_worker
 
 async def test_a_task_waits_for_the_worker_holding_its_offboarding_as_long_as_set(
         dev_env: WorkflowEnvironment, settings: Settings) -> None:
-    """The sticky queue's timeout bounds how long an approver's page hangs when sdk-core
-    answers a status query only after the server gives up on the worker's own queue (about
-    one in 5,000 under load): the SDK's 10 s unless a deployment sets it lower."""
+    """The sticky queue's timeout: how long a task waits for the worker's own queue before
+    the server gives it to any worker; the SDK's 10 s unless a deployment sets it."""
     built = build_worker(dev_env.client, settings)
     assert built.config()["sticky_queue_schedule_to_start_timeout"] == timedelta(seconds=10)
     quick = settings.model_copy(update={"sticky_queue_timeout_seconds": 1.5,
