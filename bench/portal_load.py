@@ -133,31 +133,30 @@ def _start_portal(stack: Stack, workers: int) -> Any:
 SERVED = re.compile(r"\[(\d+)\] \S+ - \"GET /o/")
 
 
+def _since(log: Path, offset: int) -> str:
+    """What a process wrote to its log since ``offset``."""
+    with log.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
 def _served_by(log: Path, offset: int) -> list[int]:
     """Views each portal process served since ``offset`` in its log, most first (several
     processes' log lines name their pid)."""
-    with log.open("rb") as f:
-        f.seek(offset)
-        text = f.read().decode(errors="replace")
-    return sorted(Counter(SERVED.findall(text)).values(), reverse=True)
+    return sorted(Counter(SERVED.findall(_since(log, offset))).values(), reverse=True)
 
 
 def _lost(log: Path, offset: int) -> int:
     """Status queries the worker answered too late since ``offset`` in its log."""
-    with log.open("rb") as f:
-        f.seek(offset)
-        return f.read().decode(errors="replace").count(LOST)
+    return _since(log, offset).count(LOST)
 
 
 def _failures(log: Path, offset: int) -> list[str]:
     """What the portal logged going wrong since ``offset``: the exception each traceback
     ends with (a 500 is logged with one), distinct, the first three. Several processes'
     lines may interleave: an access line inside a traceback is skipped."""
-    with log.open("rb") as f:
-        f.seek(offset)
-        lines = f.read().decode(errors="replace").splitlines()
     found, inside = [], False
-    for line in lines:
+    for line in _since(log, offset).splitlines():
         if line.startswith("Traceback (most recent call last)"):
             inside = True
         elif inside and line and not line[0].isspace() and not line.startswith(
