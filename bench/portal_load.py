@@ -8,8 +8,8 @@ under ``make run``. It starts terminations, which ask finance to approve a settl
 the client's data steward to verify an export at once, and takes the real signed links
 from the captured mail: 200 offboardings' links by default, over which the views are
 spread as a month-end burst's are (1,000 offboardings). Not 24, as before: each was then
-viewed about ten times a second, so the few status queries sdk-core loses (about one in
-3,000) soon cleared the sticky queue of a good share of them, which made the later rounds
+viewed about ten times a second, so the few status queries sdk-core loses (one in 2,000
+to 5,000 here) soon cleared the sticky queue of many of them, which made the later rounds
 pay the cost measured last (below) and the rounds slow down one after another.
 
 Then, in each of ``--rounds`` rounds (3), for each number of portal processes (1, 2, 4,
