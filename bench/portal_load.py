@@ -81,6 +81,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TASK_QUEUE = "bench-offboarding"
 FINANCE, STEWARD = "final settlement v1", "ready for transfer"
 READY = "Application startup complete"
+QUERY_CONCURRENCY = (1, 10)
+"""How many status queries at a time when the query is timed alone."""
 
 
 def _clients(n: int, stack: Stack) -> list[ClientFile]:
@@ -228,6 +230,16 @@ async def run(stack: Stack, *, seconds: float, rounds: int, workers: tuple[int, 
     bursts: dict[int, list[Sample]] = {}
     queries: dict[int, list[Sample]] = {}
     cleared: dict[int, list[Sample]] = {}
+
+    async def time_queries(into: dict[int, list[Sample]]) -> None:
+        """The status query alone over the viewed offboardings, 1 and 10 at a time."""
+        for c in QUERY_CONCURRENCY:
+            await counters.quiet()
+            at = worker_log.stat().st_size
+            alone = await query_alone(cli, viewed, c, seconds, counters)
+            alone.lost = _lost(worker_log, at)
+            into.setdefault(c, []).append(alone)
+
     for round_ in range(rounds):
         turn = round_ % len(workers)
         for count in workers[turn:] + workers[:turn]:
@@ -255,23 +267,13 @@ async def run(stack: Stack, *, seconds: float, rounds: int, workers: tuple[int, 
                 stop(proc)
                 stack.procs.remove(proc)
                 counters.portal = None
-        for c in (1, 10):
-            await counters.quiet()
-            at = worker_log.stat().st_size
-            alone = await query_alone(cli, viewed, c, seconds, counters)
-            alone.lost = _lost(worker_log, at)
-            queries.setdefault(c, []).append(alone)
+        await time_queries(queries)
         say(f"  round {round_ + 1}/{rounds}: the status query alone, 1 and 10 at a time")
     # Last, as it leaves them so: the query once the server has cleared the sticky queue of
     # every offboarding viewed, as it does for one after a lost query and for all of them
     # when the worker that held them is gone (a restart, a deploy).
     await _clear_stickiness(client, viewed)
-    for c in (1, 10):
-        await counters.quiet()
-        at = worker_log.stat().st_size
-        alone = await query_alone(cli, viewed, c, seconds, counters)
-        alone.lost = _lost(worker_log, at)
-        cleared.setdefault(c, []).append(alone)
+    await time_queries(cleared)
     say("  the status query alone, each offboarding's sticky queue cleared")
     return {"seconds": seconds, "rounds": rounds, "offboardings": offboardings,
             "links": len(pages), "keepalive": keepalive, "cores": os.cpu_count(),
@@ -279,9 +281,9 @@ async def run(stack: Stack, *, seconds: float, rounds: int, workers: tuple[int, 
                       for w in workers for c in approvers],
             "decisions": [{"workers": w, "k": decisions, **combine(bursts[w])}
                           for w in workers],
-            "query": [{"concurrency": c, "cleared": False, **combine(queries[c])}
-                      for c in (1, 10)]
-            + [{"concurrency": c, "cleared": True, **combine(cleared[c])} for c in (1, 10)]}
+            "query": [{"concurrency": c, "cleared": flag, **combine(samples[c])}
+                      for flag, samples in ((False, queries), (True, cleared))
+                      for c in QUERY_CONCURRENCY]}
 
 
 async def measure(seconds: float = 10.0, rounds: int = 3,
