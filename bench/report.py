@@ -26,9 +26,10 @@ exceed."""
 
 def report(rows: list[dict[str, Any]], opened: dict[str, Any] | None,
            extra_targets: list[str], day_ms: int) -> str:
+    floor = " (and N on the floor, bench/floor.py)" if any("floor_x" in r for r in rows) else ""
     out = [f"Machine: {os.cpu_count()} cores, {memory_gib():.0f} GiB. One contract day = "
-           f"{day_ms} ms. Each N: pairs of N offboardings and N skeletons, each phase on a "
-           "fresh stack, the order alternating; medians of the pairs.", "",
+           f"{day_ms} ms. Each N: pairs of N offboardings and N skeletons{floor}, each phase "
+           "on a fresh stack, the order alternating; medians of the pairs.", "",
            "| N | pairs | offboardings/min | skeleton/min | ratio (each pair) | activities/s "
            "(real / skeleton) | latency p50 / p95 / p99 s | approval -> next activity p50 / "
            "p95 / p99 ms |", "|---|---|---|---|---|---|---|---|"]
@@ -59,6 +60,12 @@ def report(rows: list[dict[str, Any]], opened: dict[str, Any] | None,
         out += [
             f"- worker CPU per offboarding <= 1.5x the skeleton's: {target['worker_x']:.2f}x "
             f"{at}, {verdict(target['worker_x'] <= 1.5)}",
+            *([f"  - the floor, the same offboardings with activities that do no work "
+               f"(bench/floor.py): {target['floor_worker_cpu_ms']:.0f} ms, "
+               f"{target['floor_x']:.2f}x the skeleton's; the activities' own work is the "
+               f"other {target['real_worker_cpu_ms'] - target['floor_worker_cpu_ms']:.0f} ms. "
+               f"The floor's offboardings per minute: {target['floor_ratio']:.2f}x the "
+               f"skeleton's"] if "floor_x" in target else []),
             f"- Temporal server CPU per offboarding <= 1.15x the skeleton's: "
             f"{target['server_x']:.2f}x {at}, {verdict(target['server_x'] <= 1.15)}",
             f"- offboardings / skeletons per minute >= 0.85 (at least 3 interleaved pairs): "

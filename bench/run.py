@@ -2,7 +2,8 @@
 
 For each N of the series (default 300), ``--reps`` pairs: N offboardings, and the
 same-shape skeleton with the same N (bench/throughput.py), each phase on a fresh stack,
-the order alternating from one pair to the next. Then ``--open`` offboardings left waiting
+the order alternating from one pair to the next; unless ``--no-floor``, each pair also
+runs N offboardings on the floor (bench/floor.py: activities that do no work). Then ``--open`` offboardings left waiting
 on their notice (bench/open_offboardings.py), the email path, plain and over STARTTLS +
 AUTH (bench/email_path.py), and the approvals portal under load (bench/portal_load.py).
 Every figure with a target, and whether it was met, goes to ``bench/results.md`` (the
@@ -103,12 +104,13 @@ def interleaved(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     shape), so a noisy minute or a warming machine falls on both sides."""
     runs: list[dict[str, Any]] = []
     shape = None
+    phases = ("real", "floor", "skeleton") if args.floor else ("real", "skeleton")
     for rep in range(args.reps):
-        order = ("real", "skeleton") if rep % 2 == 0 or shape is None else ("skeleton", "real")
+        order = phases if rep % 2 == 0 or shape is None else phases[::-1]
         pair: dict[str, Any] = {"order": order}
         before = os.getloadavg()[0]
         for phase in order:
-            what = "offboardings" if phase == "real" else "skeleton"
+            what = {"real": "offboardings", "floor": "the floor"}.get(phase, "skeleton")
             say(f"== N={n}, pair {rep + 1}/{args.reps}: {what}")
             if phase == "real":
                 # A path py-spy creates itself, so a profile it never wrote is noticed.
@@ -119,6 +121,9 @@ def interleaved(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                 shape = pair["shape"]
                 if raw is not None:
                     profiling.write_profile(raw, n, ROOT / "bench")
+            elif phase == "floor":
+                pair["floor"] = on_fresh_stack(functools.partial(
+                    throughput.offboardings, n, args.day_ms, floor=()), args.storage)["real"]
             else:
                 assert shape is not None
                 pair["skeleton"] = on_fresh_stack(functools.partial(
@@ -157,7 +162,22 @@ def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
         **{f"{tag}_{proc}_cpu_ms": med(p.cpu[proc] for p in phases) * 1000
            for tag, phases in (("real", real), ("skel", skel))
            for proc in ("worker", "server", "db", "scim", "bench")},
+        **floor_figures(runs),
     }
+
+
+def floor_figures(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """The floor's worker CPU per offboarding and its ratio to the skeleton's, medians of
+    the pairs (none when the run had no floor)."""
+    with_floor = [r for r in runs if "floor" in r]
+    if not with_floor:
+        return {}
+    med = statistics.median
+    return {"floor_worker_cpu_ms": med(r["floor"].cpu["worker"] for r in with_floor) * 1000,
+            "floor_x": med(r["floor"].cpu["worker"] / r["skeleton"].cpu["worker"]
+                           for r in with_floor),
+            "floor_ratio": med(r["floor"].per_minute / r["skeleton"].per_minute
+                               for r in with_floor)}
 
 
 def main() -> None:
@@ -177,6 +197,10 @@ def main() -> None:
     p.add_argument("--server", choices=["dev", "cluster"], default="dev",
                    help="cluster: each throughput run also on a real cluster (two hosts on "
                         "PostgreSQL), side by side, in results-cluster.md")
+    p.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True,
+                   help="a third phase in each pair: the offboardings with activities that "
+                        "do no work (bench/floor.py), the lowest worker ratio cuts to the "
+                        "activities could reach")
     p.add_argument("--profile", action="store_true",
                    help="sample the worker with py-spy in each N's first repetition; "
                         "summaries in bench/profile-N.md")

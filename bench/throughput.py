@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -181,15 +181,18 @@ def progress(label: str, n: int) -> Callable[[int], None]:
     return show
 
 
-async def offboardings(n: int, day_ms: int, stack: Stack,
-                       profile: Path | None = None) -> dict[str, Any]:
+async def offboardings(n: int, day_ms: int, stack: Stack, profile: Path | None = None,
+                       floor: Sequence[str] | None = None) -> dict[str, Any]:
     """N offboardings on ``stack``; the phase, the approval latencies and the shape the
     skeleton copies. With ``profile``, py-spy samples the worker meanwhile and writes its
-    raw stacks there."""
+    raw stacks there. With ``floor``, the worker's activities do no work (bench/floor.py),
+    but for those it names."""
     tq = "bench-offboarding"
     client = await connect(stack.address)
     await register_search_attributes(client)
-    worker = stack.start_process([sys.executable, "worker.py"], "worker.log", "worker polling")
+    command = ["worker.py"] if floor is None else [
+        "-m", "bench.floor", "--real", ",".join(floor)]
+    worker = stack.start_process([sys.executable, *command], "worker.log", "worker polling")
     say(f"preparing {n} client files, accounts and data...")
     files = client_files(n, stack, "o")
     cli = OffboardingClient(client, tq)
@@ -204,7 +207,7 @@ async def offboardings(n: int, day_ms: int, stack: Stack,
     start = time.monotonic()
     await asyncio.gather(*[cli.start(cf) for cf in files])
     await play_humans(cli, tq, n, progress("offboardings", n))
-    real = Phase("offboarding", n, time.monotonic() - start, 0,
+    real = Phase("offboarding" if floor is None else "floor", n, time.monotonic() - start, 0,
                  await closed_latencies(client, "ClientOffboarding", tq), meter.per(n))
     if sampler:
         sampler.stop()

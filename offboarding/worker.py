@@ -13,7 +13,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
@@ -37,12 +39,15 @@ from offboarding.workflows.offboarding import ClientOffboarding
 log = logging.getLogger("offboarding.worker")
 
 
-def build_worker(client: Client, settings: Settings, *, graceful_seconds: float = 30) -> Worker:
+def build_worker(client: Client, settings: Settings, *, graceful_seconds: float = 30,
+                 activities: Sequence[Callable[..., Any]] | None = None) -> Worker:
+    """``activities``: the worker's own (``build_activities``) unless given; the benchmark's
+    floor (bench/floor.py) passes stand-ins to measure the workflow without their work."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[ClientOffboarding],
-        activities=build_activities(settings),
+        activities=build_activities(settings) if activities is None else activities,
         graceful_shutdown_timeout=timedelta(seconds=graceful_seconds),
         deployment_config=deployment(settings),
         workflow_runner=workflow_runner(settings.workflow_sandbox),
@@ -100,7 +105,8 @@ def deployment(settings: Settings) -> WorkerDeploymentConfig | None:
         use_worker_versioning=True, default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 
 
-async def run(settings: Settings, address: str | None, graceful_seconds: float) -> None:
+async def run(settings: Settings, address: str | None, graceful_seconds: float,
+              activities: Sequence[Callable[..., Any]] | None = None) -> None:
     runtime = prometheus_runtime(settings.metrics_address) if settings.metrics_address else None
     codec = settings.codec()
     forgiving = ForgivingCodec(codec) if codec else None
@@ -110,7 +116,8 @@ async def run(settings: Settings, address: str | None, graceful_seconds: float) 
     if codec is None:
         log.warning("payload encryption is off: set OFFBOARDING_CODEC_KEY_FILE or "
                     "OFFBOARDING_CODEC_KEYS to keep client data out of Temporal's storage")
-    worker = build_worker(client, settings, graceful_seconds=graceful_seconds)
+    worker = build_worker(client, settings, graceful_seconds=graceful_seconds,
+                          activities=activities)
     gauges = None
     if runtime is not None:
         gauges = asyncio.create_task(ApprovalGauges(client, runtime.metric_meter,
