@@ -61,11 +61,14 @@ def report(rows: list[dict[str, Any]], opened: dict[str, Any] | None,
             f"- worker CPU per offboarding <= 1.5x the skeleton's: {target['worker_x']:.2f}x "
             f"{at}, {verdict(target['worker_x'] <= 1.5)}",
             *([f"  - the floor, the same offboardings with activities that do no work "
-               f"(bench/floor.py): {target['floor_worker_cpu_ms']:.0f} ms, "
+               f"(bench/floor.py): {target['floor_worker_cpu_ms']:.0f} ms an offboarding, "
                f"{target['floor_x']:.2f}x the skeleton's; the activities' own work is the "
                f"other {target['real_worker_cpu_ms'] - target['floor_worker_cpu_ms']:.0f} ms. "
                f"The floor's offboardings per minute: {target['floor_ratio']:.2f}x the "
-               f"skeleton's"] if "floor_x" in target else []),
+               f"skeleton's; " + ("its histories had the offboardings' shape" if
+                                  target["floor_path"] else "**its histories' shape differed "
+                                  "from the offboardings': it took another path**")]
+              if "floor_x" in target else []),
             f"- Temporal server CPU per offboarding <= 1.15x the skeleton's: "
             f"{target['server_x']:.2f}x {at}, {verdict(target['server_x'] <= 1.15)}",
             f"- offboardings / skeletons per minute >= 0.85 (at least 3 interleaved pairs): "

@@ -3,9 +3,10 @@
 For each N of the series (default 300), ``--reps`` pairs: N offboardings, and the
 same-shape skeleton with the same N (bench/throughput.py), each phase on a fresh stack,
 the order alternating from one pair to the next; unless ``--no-floor``, each pair also
-runs N offboardings on the floor (bench/floor.py: activities that do no work). Then ``--open`` offboardings left waiting
-on their notice (bench/open_offboardings.py), the email path, plain and over STARTTLS +
-AUTH (bench/email_path.py), and the approvals portal under load (bench/portal_load.py).
+runs N offboardings on the floor (bench/floor.py: activities that do no work). Then
+``--open`` offboardings left waiting on their notice (bench/open_offboardings.py), the
+email path, plain and over STARTTLS + AUTH (bench/email_path.py), and the approvals
+portal under load (bench/portal_load.py).
 Every figure with a target, and whether it was met, goes to ``bench/results.md`` (the
 portal's tables to ``results-portal.md``), with a chart of throughput and latency against
 N in ``bench/results.png``. Every process it starts is stopped at the end.
@@ -38,6 +39,7 @@ from bench import (
     throughput,
 )
 from bench.report import chart, cluster_report, report
+from bench.skeleton import Shape
 from bench.stack import Stack, fresh_stack, say
 from bench.throughput import percentile
 from devtools.cluster import NUM_HISTORY_SHARDS, Cluster
@@ -99,9 +101,10 @@ async def both(n: int, day_ms: int, stack: Stack) -> dict[str, Any]:
 
 
 def interleaved(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """``args.reps`` pairs of N offboardings and N skeletons, each phase on a fresh stack,
-    the order alternating (offboardings first in the first pair: the skeleton copies their
-    shape), so a noisy minute or a warming machine falls on both sides."""
+    """``args.reps`` pairs of N offboardings and N skeletons (and N on the floor, between
+    them), each phase on a fresh stack, the order alternating (offboardings first in the
+    first pair: the skeleton copies their shape), so a noisy minute or a warming machine
+    falls on every side."""
     runs: list[dict[str, Any]] = []
     shape = None
     phases = ("real", "floor", "skeleton") if args.floor else ("real", "skeleton")
@@ -122,8 +125,11 @@ def interleaved(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
                 if raw is not None:
                     profiling.write_profile(raw, n, ROOT / "bench")
             elif phase == "floor":
-                pair["floor"] = on_fresh_stack(functools.partial(
-                    throughput.offboardings, n, args.day_ms, floor=()), args.storage)["real"]
+                floor = on_fresh_stack(functools.partial(
+                    throughput.offboardings, n, args.day_ms, floor=()), args.storage)
+                pair["floor"] = floor["real"]
+                # Only a floor that took the offboardings' path measures their workflow.
+                pair["floor_path"] = shape is None or counts(floor["shape"]) == counts(shape)
             else:
                 assert shape is not None
                 pair["skeleton"] = on_fresh_stack(functools.partial(
@@ -166,9 +172,14 @@ def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def counts(shape: Shape) -> dict[str, int]:
+    return {kind: shape.count(kind) for kind in ("activity", "timer", "upsert", "update")}
+
+
 def floor_figures(runs: list[dict[str, Any]]) -> dict[str, float]:
-    """The floor's worker CPU per offboarding and its ratio to the skeleton's, medians of
-    the pairs (none when the run had no floor)."""
+    """What the floor costs, against the skeleton of its own pair (medians of the pairs;
+    none when the run had none): the part of the worker's ratio no cut to the activities
+    can remove."""
     with_floor = [r for r in runs if "floor" in r]
     if not with_floor:
         return {}
@@ -177,7 +188,8 @@ def floor_figures(runs: list[dict[str, Any]]) -> dict[str, float]:
             "floor_x": med(r["floor"].cpu["worker"] / r["skeleton"].cpu["worker"]
                            for r in with_floor),
             "floor_ratio": med(r["floor"].per_minute / r["skeleton"].per_minute
-                               for r in with_floor)}
+                               for r in with_floor),
+            "floor_path": all(r["floor_path"] for r in with_floor)}
 
 
 def main() -> None:
