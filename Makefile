@@ -46,7 +46,7 @@ test-tools:
 	@scripts/ensure-temporal-ui.sh >/dev/null
 
 # Not part of `make test`: minutes of load on the whole machine.
-# `make bench` runs the whole benchmark (about 35 minutes on 2 cores); BENCH_ARGS narrows
+# `make bench` runs the whole benchmark (about 45 minutes on 2 cores); BENCH_ARGS narrows
 # it, e.g. make bench BENCH_ARGS="--n 100 --reps 1 --open 500 --portal-seconds 0".
 bench: venv
 	@scripts/ensure-temporal-cli.sh >/dev/null
