@@ -118,8 +118,8 @@ def activities(settings: Settings, real: Sequence[str] = ()) -> list[Callable[..
     for name, (needed, why) in NEEDS.items():
         if name in real and needed not in real:
             raise SystemExit(f"--real: {name} needs {needed} real too: {why}")
-    return [own[name_of(fn)] if name_of(fn) in real else fn
-            for fn in Floor(settings).activities()]
+    stand_ins = {name_of(fn): fn for fn in Floor(settings).activities()}
+    return [own[name] if name in real else fn for name, fn in stand_ins.items()]
 
 
 def name_of(fn: Callable[..., Any]) -> str:
