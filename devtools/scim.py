@@ -72,8 +72,9 @@ class ScimServer:
         self.port, self.systems, self.token = port, systems, token
         self.log = log
         """Its access log: one line per request it answered."""
-        exe = Path(sys.executable).with_name("scim2-server")
-        args = [str(exe), "--port", str(port), "--bearer-token", token]
+        # scim2-server's command, with connections kept open as in production
+        keepalive = Path(__file__).with_name("scim_keepalive.py")
+        args = [sys.executable, str(keepalive), "--port", str(port), "--bearer-token", token]
         for flag, path in (("--service-provider-config", config), ("--schema", schemas),
                            ("--resource-type", resource_types)):
             if path is not None:

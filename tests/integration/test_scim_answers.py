@@ -158,3 +158,27 @@ async def test_whatever_the_answer_says_the_account_counts_as_revoked_only_when_
     its_word = answer != "no-content" and said.get("id", "id-ann") == "id-ann" \
         and said.get("active", handler.active) is False
     assert handler.active is False or its_word, f"reported deactivated after {said}"
+
+
+async def test_a_systems_requests_share_one_connection_as_with_a_production_endpoint(
+    settings: WorkerSettings, scim: ScimServer,
+) -> None:
+    """The worker keeps one HTTP client per system, and its requests, across activities,
+    go over one connection, which the SCIM stand-in keeps open as a production endpoint
+    does (its access log names the client's port)."""
+    users = [f"kay-{n}-c4" for n in range(3)]
+    ids = [scim.add_user("crm", user) for user in users]
+    req = RevokeRequest(workflow_id="wf-one-connection", system="crm", mode="deactivate",
+                        users=users)
+    revoker = AccessRevoker(settings)
+    for _ in range(2):  # two activities on one worker
+        result = await ActivityEnvironment().run(revoker.revoke_access, req)
+        assert [a.result for a in result.accounts] == ["deactivated"] * 3
+    assert not any(scim.users("crm")[u]["active"] for u in users)
+    assert scim.log is not None
+    lines = [line for line in scim.log.read_text().splitlines()
+             if any(f"%22{u}%22" in line or f"/Users/{i}" in line
+                    for u, i in zip(users, ids, strict=True))]
+    assert len(lines) == 2 * 2 * len(users), lines  # a lookup and a PATCH, twice over
+    connections = {line.split(" ")[0] for line in lines}  # host:port
+    assert len(connections) == 1 and ":" in connections.pop(), lines
