@@ -186,7 +186,8 @@ def floor_figures(runs: list[dict[str, Any]]) -> dict[str, float]:
     if not with_floor:
         return {}
     med = statistics.median
-    return {"floor_worker_cpu_ms": med(r["floor"].cpu["worker"] for r in with_floor) * 1000,
+    return {**{f"floor_{proc}_cpu_ms": med(r["floor"].cpu[proc] for r in with_floor) * 1000
+               for proc in ("worker", "server", "db", "scim", "bench")},
             "floor_x": med(r["floor"].cpu["worker"] / r["skeleton"].cpu["worker"]
                            for r in with_floor),
             "floor_ratio": med(r["floor"].per_minute / r["skeleton"].per_minute
