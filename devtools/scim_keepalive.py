@@ -16,6 +16,9 @@ with the arguments of ``scim2-server``.
 from __future__ import annotations
 
 import functools
+import io
+import sys
+from typing import Any
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, make_server
 
 import scim2_server.testserver.cli as scim2_cli
@@ -25,6 +28,8 @@ IDLE_SECONDS = 60
 thread for ever."""
 
 MAX_REQUEST_LINE = 65536
+MAX_BODY = 1 << 20
+"""A larger body is left to the application on the socket, and the connection closed."""
 
 
 class KeepAliveServerHandler(ServerHandler):
@@ -47,11 +52,12 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
     # algorithm would hold the body back until the client's delayed ACK (40 ms).
     disable_nagle_algorithm = True
 
-    def address_string(self) -> str:
-        """The client's address and port in the access log: which connection carried
-        each request."""
+    def log_message(self, format: str, *args: Any) -> None:
+        """wsgiref's access log, with the client's port after its address: which
+        connection carried each request."""
         host, port = self.client_address[:2]
-        return f"{host}:{port}"
+        message = (format % args).translate(self._control_char_table)  # type: ignore[attr-defined]
+        sys.stderr.write(f"{host}:{port} - - [{self.log_date_time_string()}] {message}\n")
 
     def handle(self) -> None:
         self.close_connection = True
@@ -64,7 +70,7 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         can carry another: only when the answer said how long it was."""
         try:
             self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
-        except (TimeoutError, ConnectionError):
+        except OSError:  # idle too long, reset, or a socket a timed-out read left unusable
             self.close_connection = True
             return
         if not self.raw_requestline:
@@ -77,13 +83,31 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
             return
         if not self.parse_request():  # it answered the error and decided on the connection
             return
-        handler = KeepAliveServerHandler(self.rfile, self.wfile,  # type: ignore[arg-type]
-                                         self.get_stderr(),
-                                         self.get_environ(), multithread=True)
+        body = self._body()
+        if body is None or self.command == "HEAD":  # wsgiref writes a HEAD's body too
+            self.close_connection = True
+        handler = KeepAliveServerHandler(body or self.rfile, self.wfile,  # type: ignore[arg-type]
+                                         self.get_stderr(), self.get_environ(),
+                                         multithread=True)
         handler.request_handler = self  # type: ignore[attr-defined]  # wsgiref's own hook
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
         if not handler.delimited:
             self.close_connection = True  # its end is where the connection closes
+
+    def _body(self) -> io.BytesIO | None:
+        """The request's body, read whole before the application runs, so that what it
+        leaves unread (an unknown path or tenant reads nothing) cannot be taken for the
+        next request; None when its length is not given plainly (chunked, malformed,
+        too large): then the application reads the socket and the connection closes."""
+        if "Transfer-Encoding" in self.headers:
+            return None
+        length = self.headers.get("Content-Length", "0").strip()
+        if not length.isdigit() or int(length) > MAX_BODY:
+            return None
+        try:
+            return io.BytesIO(self.rfile.read(int(length)))
+        except OSError:
+            return None
 
 
 def main() -> None:
