@@ -86,7 +86,8 @@ class KeepAliveRequestHandler(WSGIRequestHandler):
         body = self._body()
         if body is None or self.command == "HEAD":  # wsgiref writes a HEAD's body too
             self.close_connection = True
-        handler = KeepAliveServerHandler(body or self.rfile, self.wfile,  # type: ignore[arg-type]
+        stdin = self.rfile if body is None else body
+        handler = KeepAliveServerHandler(stdin, self.wfile,  # type: ignore[arg-type]
                                          self.get_stderr(), self.get_environ(),
                                          multithread=True)
         handler.request_handler = self  # type: ignore[attr-defined]  # wsgiref's own hook
