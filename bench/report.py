@@ -114,8 +114,11 @@ def cpu_bound(r: dict[str, Any]) -> list[str]:
     met = 1.5 * r["skel_worker_cpu_ms"] + 1.15 * r["skel_server_cpu_ms"]
     here = skel / (met + r["real_scim_cpu_ms"] + r["real_bench_cpu_ms"])
     away = skel / (met + r["skel_scim_cpu_ms"] + r["skel_bench_cpu_ms"])
-    floor = (f" (on the floor {total('floor'):.0f} ms, {skel / total('floor'):.2f}, and "
-             f"{r['floor_ratio'] - skel / total('floor'):+.2f})" if "floor_x" in r else "")
+    floor = ""
+    if "floor_x" in r:
+        on_floor = total("floor")
+        floor = (f" (on the floor {on_floor:.0f} ms, {skel / on_floor:.2f}, and "
+                 f"{r['floor_ratio'] - skel / on_floor:+.2f})")
     return [f"  - the machine's CPU per offboarding, all processes: {real:.0f} ms against the "
             f"skeleton's {skel:.0f}, a ratio of {skel / real:.2f}; the throughput ratio, which "
             f"follows the CPU while every core is busy, was {offset:+.2f} from it{floor}. "

@@ -139,6 +139,10 @@ def interleaved(n: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     return runs
 
 
+PROCESSES = ("worker", "server", "db", "scim", "bench")
+"""Whose CPU each phase measures (bench/stack.py's counters)."""
+
+
 def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     med = statistics.median
     real = [r["real"] for r in runs]
@@ -167,7 +171,7 @@ def summarize(n: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
         "load_after": med(r.get("load", (float("nan"),) * 2)[1] for r in runs),
         **{f"{tag}_{proc}_cpu_ms": med(p.cpu[proc] for p in phases) * 1000
            for tag, phases in (("real", real), ("skel", skel))
-           for proc in ("worker", "server", "db", "scim", "bench")},
+           for proc in PROCESSES},
         **floor_figures(runs),
     }
 
@@ -187,7 +191,7 @@ def floor_figures(runs: list[dict[str, Any]]) -> dict[str, float]:
         return {}
     med = statistics.median
     return {**{f"floor_{proc}_cpu_ms": med(r["floor"].cpu[proc] for r in with_floor) * 1000
-               for proc in ("worker", "server", "db", "scim", "bench")},
+               for proc in PROCESSES},
             "floor_x": med(r["floor"].cpu["worker"] / r["skeleton"].cpu["worker"]
                            for r in with_floor),
             "floor_ratio": med(r["floor"].per_minute / r["skeleton"].per_minute

@@ -65,7 +65,8 @@ def last(token: str) -> bytes:
 def test_what_a_request_leaves_unread_is_never_read_as_the_next_request(
         scim: ScimServer, method: str, path: str, body: bytes) -> None:
     answered = exchange(scim, request(method, path, scim.token, body) + last(scim.token))
-    assert len(statuses(answered)) == 2 and statuses(answered)[1] == 200, answered[:600]
+    found = statuses(answered)
+    assert len(found) == 2 and found[1] == 200, answered[:600]
 
 
 def test_a_connection_closes_after_a_head_or_a_body_of_unknown_length(
